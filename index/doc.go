@@ -1,0 +1,111 @@
+// Package index is Talos's LSM index: a memtable (a concurrent skiplist with
+// sequence numbers), immutable memtables queued for flush, level-0 tables
+// written by flushes, and leveled compaction L0 -> L1 -> ... -> Ln whose
+// level targets follow a growth factor. Tables are pebble v2 sstables
+// (bloom filters, a block cache, block checksums). A manifest (a log of
+// checksummed version edits, named by an atomically replaced CURRENT)
+// records which tables make up each level, the value-log checkpoint and
+// the live bytes per value-log segment.
+//
+// Values are opaque bytes to the index; the engine stores inline values or
+// value-log pointers in them and tells the index, through Options.ValueRef,
+// which segment a value keeps alive.
+//
+// # Directory
+//
+//	DIR/CURRENT            "MANIFEST-000007\n"; replaced by tmp + sync + rename + dir sync
+//	DIR/MANIFEST-000007    framed version edits (below)
+//	DIR/000012.sst         tables, numbered from the same counter as manifests
+//
+// # In-table key format
+//
+// Tables keep every key's sequence number. Each entry is a pebble internal
+// key: the user key followed by an 8-byte little-endian trailer.
+//
+//	+----------------------+---------------------------------------+
+//	| user key (n bytes)   | trailer = seq<<8 | kind (uint64 LE)   |
+//	+----------------------+---------------------------------------+
+//	kind: 0 = delete (KindDelete), 1 = set (KindSet), pebble's numbers
+//	order: user key ascending (bytes.Compare), then trailer descending,
+//	       so the newest version of a key comes first.
+//
+// Tables are written in pebble's TableFormatPebblev5 with a whole-table
+// bloom filter on user keys and value blocks disabled (values in place).
+//
+// # Manifest record layout
+//
+// The manifest is a sequence of records:
+//
+//	+-------------+----------------------+------------------------------+
+//	| len: u32 LE | crc32c(len): u32 LE  | payload: len bytes           |
+//	+-------------+----------------------+------------------------------+
+//
+// The payload is VersionEdit.Encode():
+//
+//	+------------------------------+--------------------------------------+
+//	| crc32c(fields): u32 LE       | fields...                            |
+//	+------------------------------+--------------------------------------+
+//
+// Each field is a uvarint tag followed by its values (uvarint unless noted):
+//
+//	1 added table    level, num, size, len+smallest, len+largest,
+//	                 smallestSeq, largestSeq, entries, crc32c (u32 LE)
+//	2 deleted table  level, num
+//	3 next file num  n (non-zero, at most once)
+//	4 last seq       seq (non-zero, at most once)
+//	5 checkpoint     segment, offset (at most once)
+//	6 segment live   segment, delta (signed varint); segments ascending, each once
+//	7 deleted seg    segment
+//
+// The first record of every manifest is a snapshot edit recreating the whole
+// state (all tables, next file number, last seq, checkpoint, absolute live
+// bytes). A new manifest is started at every Open and when the manifest
+// passes 4 MiB.
+//
+// # Invariants
+//
+//  1. An edit is applied (the version switched, EditApplied called) only
+//     after it is written and synced to the manifest; the tables it adds
+//     were synced, with their directory, before it was written.
+//  2. Any failed write or sync of a table, the manifest or CURRENT stops
+//     the index: every later MakeRoom, Flush, Compact, ApplyEdit and
+//     InstallEdit returns an error wrapping ErrStopped and the cause.
+//  3. A record cut short at the end of the manifest is a write that was
+//     never acknowledged and is ignored; a complete record with a bad
+//     checksum, a malformed edit, a missing table or a table of the wrong
+//     size is ErrCorrupt. Table block checksum failures are ErrCorrupt and
+//     never returned as data.
+//  4. Shadowing: in flush and compaction output, for each user key and each
+//     snapshot stripe (the seqs between two consecutive open snapshots),
+//     only the newest version survives; a tombstone is also dropped when no
+//     table below the output level overlaps the compaction and no open
+//     snapshot is older than the tombstone. Flushes never drop tombstones.
+//  5. L0 tables may overlap and are searched newest first (largest seq);
+//     tables of L1 and below do not overlap and are ordered by key. A user
+//     key's versions never straddle two tables of one level >= 1.
+//  6. A table file is removed only when no version holds it; a version is
+//     held by the read state of every open iterator and running Get and by
+//     every running compaction.
+//  7. SegmentLive is the sum of ValueRef over every set entry in the live
+//     tables: flushes add what they write, compactions subtract what they
+//     drop, edits carry the deltas, DeletedSegments drops entries.
+//  8. Memory is bounded: MakeRoom blocks the writer while
+//     MaxImmutableMemtables memtables await flush or L0 has
+//     L0StopThreshold tables, and delays it ~1ms past L0SlowdownThreshold.
+//
+// # Concurrency
+//
+// Index methods are safe for concurrent use, except that Apply and MakeRoom
+// must come from a single writer at a time. One flush goroutine and up to
+// MaxConcurrentCompactions compaction goroutines run in the background; all
+// are owned by the Index and stopped by Close. Readers never block the
+// writer: they pin a read state (memtables + version) with a reference count.
+//
+// # I/O attribution
+//
+// Flush table writes count as iostat.Flush, compaction reads and writes as
+// Compaction, manifest and CURRENT I/O as Manifest, table reads by Get as
+// Get and by iterators and VerifyTables as Scan, reads that check tables
+// installed by InstallEdit as Replication. Reads are attributed by the
+// context carried to the table file (iostat.WithKind).
+package index
