@@ -107,7 +107,7 @@ type Backup struct {
 	durable uint64
 	// objects being received: bytes so far.
 	objects map[objKey]uint64
-	actions  []Action
+	actions []Action
 }
 
 // NewBackup returns a backup's state machine. It panics on an invalid
