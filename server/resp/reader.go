@@ -263,7 +263,9 @@ func (r *Reader) readInline() ([][]byte, error) {
 	return r.finish(), nil
 }
 
-func isBlank(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f' }
+func isBlank(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f'
+}
 
 func hexVal(c byte) (byte, bool) {
 	switch {

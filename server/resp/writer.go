@@ -14,6 +14,8 @@ type Writer struct {
 	buf   []byte
 	err   error
 	Proto int
+	// Errors counts the error replies written (for per-command metrics).
+	Errors int
 }
 
 // NewWriter returns a RESP2 Writer to w.
@@ -73,6 +75,7 @@ func (w *Writer) OK() { w.buf = append(w.buf, "+OK\r\n"...) }
 
 // Error writes an error reply; msg starts with its code, e.g. "ERR syntax error".
 func (w *Writer) Error(msg string) {
+	w.Errors++
 	w.buf = append(w.buf, '-')
 	w.appendLine(msg)
 }
