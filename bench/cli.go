@@ -1,0 +1,225 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// Exit statuses of Command.
+const (
+	ExitOK          = 0
+	ExitFailure     = 1
+	ExitUsage       = 2
+	ExitInterrupted = 130
+)
+
+// The --quick profile: Load A then Run A, S and L mixes, every registered
+// target, growth factor 10, 20 000 records and operations, two threads.
+const (
+	quickRecords = 20000
+	quickOps     = 20000
+)
+
+const commandHelp = `Run YCSB workloads against Talos and its peers and measure I/O amplification,
+CPU, network, throughput and latency per node.
+
+Every combination of --targets, --growth-factors, --mixes, --modes and
+--replicas is one run on a fresh store; each run executes --workloads in order
+(the load phase first). Each phase of each run gives one record per node.
+
+Output: a table on stdout; with --out DIR also DIR/results.json (the records),
+DIR/results.csv (the same, flat) and DIR/run.json (seed, configuration,
+machine, ship-index/build-index ratios when both modes ran).
+
+Ctrl-C stops the phase in progress cleanly; what was measured is kept and
+written, and the command exits with status 130.
+
+Options:
+`
+
+// Command is the bench command line: `talosbench [options]`, also meant to
+// be `talosd bench [options]`. It parses args (without the program name),
+// runs the sweep, prints the table to stdout and progress to stderr, writes
+// --out, and returns an exit status: 0, 1 on failure, 2 on a usage error,
+// 130 when ctx was cancelled (Ctrl-C) before the sweep finished.
+func Command(ctx context.Context, name string, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var names []string
+	for _, s := range Targets() {
+		names = append(names, s.Name)
+	}
+	var (
+		targets   = fs.String("targets", strings.Join(names, ","), "comma-separated targets to run: "+targetHelp())
+		workloads = fs.String("workloads", "load-a,a", "comma-separated phases in order: load-a (YCSB load of workload A, must come first), a (50% read/50% update), b (95/5 read/update), c (read only), d (95% read latest/5% insert), e (95% scan of 1-100 records/5% insert), f (50% read/50% read-modify-write)")
+		dist      = fs.String("distribution", "", "override every run phase's request distribution: zipfian (scrambled, 0.99), uniform or latest; empty: YCSB's (zipfian for A,B,C,E,F; latest for D)")
+		mixes     = fs.String("mixes", "MD", "comma-separated key-value size mixes: S, M, L (every value 10 B (5 B on update), 100 B or 1000 B), SD, MD, LD (60% the dominant size, 20% each other); keys are 23 B")
+		gfs       = fs.String("growth-factors", "10", "comma-separated LSM growth factors (level size ratios) to sweep, e.g. 4,8,10,12,16")
+		modes     = fs.String("modes", "", "comma-separated replication modes to sweep (ship-index, build-index) for targets that replicate; empty: each target's own; single stores run mode single")
+		replicas  = fs.String("replicas", "", "comma-separated backup counts to sweep (0, 1, 2) for targets that replicate; empty: each target's own")
+		records   = fs.Int64("records", 100000, "records inserted by the load phase")
+		ops       = fs.Int64("ops", 100000, "operations of each run phase")
+		threads   = fs.Int("threads", 2, "goroutines issuing operations")
+		seed      = fs.Uint64("seed", 1, "seed of every generator: the same seed gives the same operations")
+		dir       = fs.String("dir", "", "directory for the stores' files (one subdirectory per run); empty: a temporary directory, removed afterwards")
+		keep      = fs.Bool("keep", false, "keep each run's store files instead of removing them")
+		out       = fs.String("out", "", "write results.json, results.csv and run.json into this directory")
+		settle    = fs.Bool("settle", false, "after each phase wait for flushes and compactions (counted in the phase's I/O and CPU, not in its duration)")
+		syncW     = fs.Bool("sync", false, "sync every write before acknowledging it (default: each store's default, logged but not synced)")
+		progress  = fs.String("progress", "auto", "progress bar with rate and ETA on stderr: auto (when stderr is a terminal), always or never")
+		quick     = fs.Bool("quick", false, fmt.Sprintf("quick profile (under 60 s on two cores): load-a,a with mixes S,L on every target, %d records, %d operations, 2 threads; options given explicitly win", quickRecords, quickOps))
+	)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: %s [options]\n\n%s", name, commandHelp)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return ExitOK
+		}
+		return ExitUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "%s: unexpected argument %q\n", name, fs.Arg(0))
+		fs.Usage()
+		return ExitUsage
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if *quick {
+		for flagName, v := range map[string]string{"workloads": "load-a,a", "mixes": "S,L",
+			"records": strconv.Itoa(quickRecords), "ops": strconv.Itoa(quickOps), "threads": "2", "growth-factors": "10"} {
+			if !set[flagName] {
+				if err := fs.Set(flagName, v); err != nil {
+					panic(err) // the profile's values are valid by construction
+				}
+			}
+		}
+	}
+
+	c := &Config{RecordCount: *records, OperationCount: *ops, Threads: *threads, Seed: *seed,
+		Dir: *dir, Keep: *keep, Settle: *settle, Sync: *syncW}
+	var errs []error
+	c.Targets = splitList(*targets)
+	for _, s := range splitList(*workloads) {
+		w, err := ParseWorkload(s)
+		errs = append(errs, err)
+		c.Workloads = append(c.Workloads, w)
+	}
+	for _, s := range splitList(*mixes) {
+		m, err := ParseMix(s)
+		errs = append(errs, err)
+		c.Mixes = append(c.Mixes, m)
+	}
+	if *dist != "" {
+		d, err := ParseDistribution(*dist)
+		errs = append(errs, err)
+		c.Distribution = &d
+	}
+	var err error
+	c.GrowthFactors, err = parseInts("growth-factors", *gfs)
+	errs = append(errs, err)
+	c.Replicas, err = parseInts("replicas", *replicas)
+	errs = append(errs, err)
+	c.Modes = splitList(*modes)
+	switch *progress {
+	case "always":
+		c.Progress = stderr
+	case "never":
+	case "auto":
+		if f, ok := stderr.(*os.File); ok && isTerminal(f) {
+			c.Progress = stderr
+		}
+	default:
+		errs = append(errs, fmt.Errorf("%w: --progress %q (want auto, always or never)", ErrConfig, *progress))
+	}
+	if len(c.Targets) == 0 || len(c.Workloads) == 0 || len(c.Mixes) == 0 || len(c.GrowthFactors) == 0 {
+		errs = append(errs, fmt.Errorf("%w: --targets, --workloads, --mixes and --growth-factors must not be empty", ErrConfig))
+	}
+	if err := errors.Join(append(errs, c.Validate())...); err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		return ExitUsage
+	}
+
+	c.OnRecord = func(rs []Record) {
+		if c.Progress == nil {
+			for i := range rs {
+				fmt.Fprintf(stderr, "%s: %s\n", name, progressSummary(&rs[i]))
+			}
+		}
+	}
+	res, err := Sweep(ctx, c)
+	if res != nil {
+		if werr := WriteTable(stdout, res.Records); werr != nil && err == nil {
+			err = werr
+		}
+		if *out != "" {
+			if werr := WriteResults(*out, res, append([]string{name}, args...)); werr != nil && err == nil {
+				err = werr
+			}
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		return ExitFailure
+	}
+	if res.Cancelled {
+		fmt.Fprintf(stderr, "%s: interrupted; kept %d records\n", name, len(res.Records))
+		return ExitInterrupted
+	}
+	for i := range res.Records {
+		if res.Records[i].Error != "" {
+			fmt.Fprintf(stderr, "%s: run %d (%s) failed: %s\n", name, res.Records[i].Run, res.Records[i].Target, res.Records[i].Error)
+			return ExitFailure
+		}
+	}
+	return ExitOK
+}
+
+func progressSummary(r *Record) string {
+	return fmt.Sprintf("run %d %s %s gf=%d %s %s: %d ops in %.1fs (%s op/s)",
+		r.Run, r.Target, r.Mix, r.GrowthFactor, r.Workload, r.Node, r.Ops, r.DurationSec, humanRate(r.OpsPerSec))
+}
+
+func targetHelp() string {
+	var parts []string
+	for _, s := range Targets() {
+		parts = append(parts, s.Name+" ("+s.Summary+")")
+	}
+	return strings.Join(parts, ", ")
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func parseInts(flagName, s string) ([]int, error) {
+	var out []int
+	for _, p := range splitList(s) {
+		v, err := strconv.Atoi(p)
+		if err != nil {
+			return nil, fmt.Errorf("%w: --%s: %q is not an integer", ErrConfig, flagName, p)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+func isTerminal(f *os.File) bool {
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}

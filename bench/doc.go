@@ -1,0 +1,59 @@
+// Package bench is Talos's benchmark harness: it drives YCSB workloads
+// against a Target (the engine in-process, Pebble and Badger as peers, and
+// later a cluster of talosd processes) and measures, per node, I/O
+// amplification, CPU, network, memory, throughput and latency.
+//
+// # Workloads
+//
+// The generator reproduces YCSB's CoreWorkload: Load A inserts RecordCount
+// records (keys "user" + FNV-1a hash of the record number, zero-padded to
+// 19 digits, 23 bytes); run phases A-F mix reads, updates, inserts, scans
+// and read-modify-writes in YCSB's proportions, choosing keys with YCSB's
+// scrambled zipfian (constant 0.99, 10^10 items hashed into the key
+// space), uniform or skewed-latest distributions. Values follow the Tebis
+// size mixes S, M, L (10 B (5 B on update), 100 B, 1000 B) and SD, MD, LD
+// (60% the dominant size, 20% each other). The stream of a phase is a
+// function of its configuration and seed only:
+//
+//	seed ──▶ PCG(seed, hash(workload, mix, loaded, count)) ──▶ op 0, op 1, ...
+//	                                                           │
+//	          threads take batches of 16 in order ◀────────────┘
+//
+// # Measurement
+//
+// RunPhase samples every node of the target before and after a phase and
+// reports the difference:
+//
+//	node sample
+//	├── store I/O by kind   the store's own counters (engine: iostat kinds;
+//	│                       Pebble: its vfs by file category; Badger: none)
+//	├── /proc/PID/io        rchar, wchar, read_bytes, write_bytes
+//	├── /proc/PID/stat      utime, stime in USER_HZ ticks (from AT_CLKTCK)
+//	├── /proc/PID/status    VmRSS
+//	└── transport           bytes sent and received
+//
+// Derived per node: I/O amplification = (bytes read + bytes written) / user
+// bytes written, CPU microseconds per operation, network bytes per
+// operation; and ship-index/build-index ratios of each (ModeRatios).
+//
+// # Output layout (--out DIR)
+//
+//	DIR/results.json   [ Record, ... ]  one per (run, phase, node)
+//	DIR/results.csv    the same records, flat, one header row
+//	DIR/run.json       seed, configuration, machine, mode ratios
+//
+// # Invariants
+//
+//  1. The operations of a phase depend only on GenConfig: the same seed
+//     gives the same keys, values, kinds and scan lengths, whatever the
+//     number of threads.
+//  2. Every figure of a record covers exactly one phase: counters are
+//     sampled at its start and end (after Settle when asked).
+//  3. A cancelled phase still yields its records, marked interrupted, with
+//     the operations done until the cancellation.
+//  4. User bytes written count key plus value of every write the generator
+//     issued and the target acknowledged, nothing else.
+//  5. In-process targets share the benchmark's process: their /proc CPU
+//     and RSS include the generator and runner; per-process targets
+//     (talosd nodes) do not.
+package bench
