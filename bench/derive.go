@@ -64,7 +64,7 @@ func ModeRatios(recs []Record, numMode, denMode, figure string) []ModeRatio {
 	}
 	type key struct {
 		target, workload, mix, node string
-		replicas, gf               int
+		replicas, gf                int
 	}
 	den := map[key]*Record{}
 	for i := range recs {

@@ -28,7 +28,7 @@ func TestMixProportions(t *testing.T) {
 
 func TestValueSizes(t *testing.T) {
 	for _, tc := range []struct {
-		c            SizeClass
+		c           SizeClass
 		insert, upd int
 	}{{Small, 10, 5}, {Medium, 100, 100}, {Large, 1000, 1000}} {
 		if got := tc.c.ValueSize(false); got != tc.insert {

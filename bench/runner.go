@@ -252,7 +252,7 @@ func RenderProgress(label string, done, total int64, elapsed time.Duration, widt
 	}
 	eta := "?"
 	if rate > 0 && total >= done {
-		eta = (time.Duration(float64(total-done)/rate*float64(time.Second))).Round(time.Second).String()
+		eta = (time.Duration(float64(total-done) / rate * float64(time.Second))).Round(time.Second).String()
 	}
 	return fmt.Sprintf("\r%s [%s] %3.0f%% %d/%d %s op/s ETA %s ", label, bar, frac*100, done, total, humanRate(rate), eta)
 }
