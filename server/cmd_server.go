@@ -269,4 +269,3 @@ func cmdCommand(c *client, args [][]byte) {
 		c.w.Error(fmt.Sprintf("ERR unknown subcommand '%s'. Try COMMAND HELP.", truncate(args[1], 64)))
 	}
 }
-

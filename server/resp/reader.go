@@ -2,6 +2,7 @@ package resp
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -87,6 +88,7 @@ const maxHeaderLine = 32
 type Reader struct {
 	br     *bufio.Reader
 	limits Limits
+	line   []byte   // the current header or inline line
 	arena  []byte   // argument bytes of the current request
 	offs   []int    // arena offsets: arg i is arena[offs[2i]:offs[2i+1]]
 	args   [][]byte // returned slice, reused
@@ -149,19 +151,46 @@ func (r *Reader) finish() [][]byte {
 	return r.args
 }
 
+// readLine reads up to and including the next '\n' into r.line and
+// returns it, failing with tooLong once more than max bytes arrive without
+// one. It never waits for more bytes than a line of max bytes needs.
+func (r *Reader) readLine(max int, tooLong func() error) ([]byte, error) {
+	r.line = r.line[:0]
+	for {
+		n := r.br.Buffered()
+		if n == 0 {
+			n = 1
+		}
+		b, err := r.br.Peek(n)
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			if len(r.line)+i+1 > max {
+				return nil, tooLong()
+			}
+			r.line = append(r.line, b[:i+1]...)
+			r.br.Discard(i + 1)
+			return r.line, nil
+		}
+		if len(r.line)+len(b) > max {
+			return nil, tooLong()
+		}
+		r.line = append(r.line, b...)
+		r.br.Discard(len(b))
+		if err != nil {
+			if err == io.EOF && len(r.line) > 0 {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+	}
+}
+
 // readHeader reads "<prefix><int>\r\n" and returns the integer.
 func (r *Reader) readHeader(prefix byte, what string) (int64, error) {
-	line, err := r.br.ReadSlice('\n')
+	line, err := r.readLine(maxHeaderLine, func() error { return protoErr("invalid %s length", what) })
 	if err != nil {
-		if errors.Is(err, bufio.ErrBufferFull) || len(line) >= maxHeaderLine {
-			return 0, protoErr("invalid %s length", what)
-		}
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
-		}
 		return 0, err
 	}
-	if len(line) > maxHeaderLine || len(line) < 4 || line[len(line)-2] != '\r' {
+	if len(line) < 4 || line[len(line)-2] != '\r' {
 		return 0, protoErr("invalid %s length", what)
 	}
 	if line[0] != prefix {
@@ -232,22 +261,8 @@ func grow(b []byte, n int) []byte {
 
 func (r *Reader) readInline() ([][]byte, error) {
 	r.reset()
-	var line []byte
-	for {
-		frag, err := r.br.ReadSlice('\n')
-		if len(line)+len(frag) > r.limits.MaxInlineLen {
-			return nil, protoErr("too big inline request")
-		}
-		line = append(line, frag...)
-		if err == nil {
-			break
-		}
-		if errors.Is(err, bufio.ErrBufferFull) {
-			continue
-		}
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
-		}
+	line, err := r.readLine(r.limits.MaxInlineLen, func() error { return protoErr("too big inline request") })
+	if err != nil {
 		return nil, err
 	}
 	line = line[:len(line)-1]
