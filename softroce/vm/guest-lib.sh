@@ -1,0 +1,42 @@
+# Helpers for the guest command lines of suite.txt. Sourced by the guest
+# script that run.sh writes; runs under busybox ash.
+
+# tcp_listening PORT: true when something listens on TCP PORT (IPv4 or IPv6).
+tcp_listening() {
+	hex=$(printf '%04X' "$1")
+	cat /proc/net/tcp /proc/net/tcp6 2>/dev/null |
+		awk -v p=":$hex" '$2 ~ p"$" && $4 == "0A" { found = 1 } END { exit !found }'
+}
+
+# perftest_pair TOOL ARGS...: runs the perftest TOOL as a server in the
+# background and as a client against 10.9.9.9 with the same ARGS, waiting for
+# the server's TCP port (18515) to listen before the client starts. Fails if
+# either side fails or the server does not listen within 60 s.
+perftest_pair() {
+	tool=$1
+	shift
+	"$tool" "$@" >/tmp/perftest-server.log 2>&1 &
+	server=$!
+	tries=0
+	until tcp_listening 18515; do
+		if ! kill -0 "$server" 2>/dev/null; then
+			echo "perftest_pair: $tool server exited before listening:"
+			cat /tmp/perftest-server.log
+			return 1
+		fi
+		tries=$((tries + 1))
+		if [ "$tries" -gt 600 ]; then
+			echo "perftest_pair: $tool server not listening after 60 s"
+			kill "$server"
+			return 1
+		fi
+		usleep 100000
+	done
+	"$tool" "$@" 10.9.9.9
+	client=$?
+	wait "$server"
+	srv=$?
+	echo "--- $tool server output:"
+	cat /tmp/perftest-server.log
+	[ "$client" -eq 0 ] && [ "$srv" -eq 0 ]
+}
