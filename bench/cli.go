@@ -79,7 +79,7 @@ func Command(ctx context.Context, name string, args []string, stdout, stderr io.
 	)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: %s [options]\n\n%s", name, commandHelp)
-		fs.PrintDefaults()
+		printOptions(fs)
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -222,4 +222,21 @@ func parseInts(flagName, s string) ([]int, error) {
 func isTerminal(f *os.File) bool {
 	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
 	return err == nil
+}
+
+// printOptions lists every flag as --name, its argument, its help text and
+// its default.
+func printOptions(fs *flag.FlagSet) {
+	fs.VisitAll(func(f *flag.Flag) {
+		arg, usage := flag.UnquoteUsage(f)
+		line := "  --" + f.Name
+		if arg != "" {
+			line += " " + arg
+		}
+		fmt.Fprintf(fs.Output(), "%s\n    \t%s", line, strings.ReplaceAll(usage, "\n", "\n    \t"))
+		if f.DefValue != "" && f.DefValue != "false" {
+			fmt.Fprintf(fs.Output(), " (default %q)", f.DefValue)
+		}
+		fmt.Fprintln(fs.Output())
+	})
 }

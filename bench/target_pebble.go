@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log"
 	"os"
 	"time"
 
@@ -57,7 +58,7 @@ func OpenPebble(dir string, o PeerOptions) (*PebbleTarget, error) {
 		return nil, err
 	}
 	fs := newCategoryFS(vfs.Default)
-	opts := &pebble.Options{FS: fs}
+	opts := &pebble.Options{FS: fs, Logger: quietLogger{}}
 	opts.Experimental.LevelMultiplier = o.GrowthFactor
 	db, err := pebble.Open(dir, opts)
 	if err != nil {
@@ -80,6 +81,15 @@ func (t *PebbleTarget) storeIO() (StoreIO, error) {
 	}
 	return StoreIO{Known: true, Read: r, Written: w, IndexMaintenanceRead: maint}, nil
 }
+
+// quietLogger drops Pebble's informational messages (which would break the
+// progress line) and keeps its errors and fatal messages, which it handles
+// as Pebble's default logger does.
+type quietLogger struct{}
+
+func (quietLogger) Infof(string, ...any)              {}
+func (quietLogger) Errorf(format string, args ...any) { log.Printf("pebble: "+format, args...) }
+func (quietLogger) Fatalf(format string, args ...any) { log.Fatalf("pebble: "+format, args...) }
 
 // Put implements Target.
 func (t *PebbleTarget) Put(key, value []byte) error { return t.db.Set(key, value, t.wopt) }

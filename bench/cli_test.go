@@ -1,0 +1,73 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestCommandHelp(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := Command(context.Background(), "talosbench", []string{"--help"}, &out, &errb); code != ExitOK {
+		t.Fatalf("--help exited %d", code)
+	}
+	for _, opt := range []string{"--targets", "--workloads", "--distribution", "--mixes", "--growth-factors", "--modes",
+		"--replicas", "--records", "--ops", "--threads", "--seed", "--dir", "--keep", "--out", "--settle", "--sync",
+		"--progress", "--quick"} {
+		if !strings.Contains(errb.String(), "\n  "+opt+" ") && !strings.Contains(errb.String(), "\n  "+opt+"\n") {
+			t.Errorf("--help does not document %s", opt)
+		}
+	}
+}
+
+func TestCommandUsageErrors(t *testing.T) {
+	for _, args := range [][]string{{"--bogus"}, {"--mixes", "XL"}, {"--workloads", "a"}, {"--growth-factors", "x"},
+		{"--progress", "sometimes"}, {"stray"}, {"--targets", "nope"}} {
+		var out, errb bytes.Buffer
+		if code := Command(context.Background(), "talosbench", args, &out, &errb); code != ExitUsage {
+			t.Errorf("%v exited %d, want %d; stderr %s", args, code, ExitUsage, errb.String())
+		}
+	}
+}
+
+func TestCommandRun(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "out")
+	var stdout, stderr bytes.Buffer
+	args := []string{"--quick", "--targets", "test-mem", "--records", "200", "--ops", "300", "--out", out, "--progress", "never"}
+	if code := Command(context.Background(), "talosbench", args, &stdout, &stderr); code != ExitOK {
+		t.Fatalf("exit %d, stderr %s", code, stderr.String())
+	}
+	var recs []Record
+	b, err := os.ReadFile(filepath.Join(out, "results.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &recs); err != nil {
+		t.Fatal(err)
+	}
+	// --quick: load-a and a with S and L; explicit --records and --ops win.
+	if len(recs) != 4 || recs[0].Mix != "S" || recs[2].Mix != "L" || recs[1].Workload != "a" || recs[0].Ops != 200 || recs[1].Ops != 300 {
+		t.Fatalf("records %+v", recs)
+	}
+	if !strings.Contains(stdout.String(), "test-mem") {
+		t.Fatalf("table lacks the target:\n%s", stdout.String())
+	}
+}
+
+func TestCommandInterrupted(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	out := t.TempDir()
+	var stdout, stderr bytes.Buffer
+	code := Command(ctx, "talosbench", []string{"--targets", "test-mem", "--out", out, "--progress", "never"}, &stdout, &stderr)
+	if code != ExitInterrupted {
+		t.Fatalf("exit %d, want %d", code, ExitInterrupted)
+	}
+	if _, err := os.Stat(filepath.Join(out, "results.json")); err != nil {
+		t.Fatalf("interrupted run wrote no results: %v", err)
+	}
+}
