@@ -128,7 +128,7 @@ func NewBackup(cfg BackupConfig) *Backup {
 // Hello returns the message that opens a connection to a primary.
 func (b *Backup) Hello() Message {
 	return Message{
-		Type: MsgHello, Epoch: b.cfg.Epoch, Text: b.cfg.ID, Kind: uint8(b.cfg.Mode),
+		Type: MsgHello, Epoch: b.cfg.Epoch, Text: b.cfg.ID, Kind: uint8(b.cfg.Mode), Seg: uint64(b.cfg.Geo.SegmentSize),
 		Slot: uint32(b.cfg.Geo.VlogSlots), Length: uint64(b.cfg.Geo.ChunkSlots), Offset: uint64(b.cfg.Geo.ChunkSize),
 	}
 }

@@ -76,6 +76,9 @@ func ParseAck(s string) (Ack, error) {
 type PrimaryConfig struct {
 	// Epoch of this primary; must be at least 1.
 	Epoch uint64
+	// SegmentSize is the value log's segment size; a backup's vlog slots
+	// must be this size. Required.
+	SegmentSize uint64
 	// Mode: zero means ModeShipIndex.
 	Mode Mode
 	// Ack: zero means AckMemory.
@@ -112,6 +115,9 @@ func (c *PrimaryConfig) Validate() error {
 	if c.Epoch == 0 {
 		errs = append(errs, errors.New("replication: epoch must be at least 1"))
 	}
+	if c.SegmentSize == 0 {
+		errs = append(errs, errors.New("replication: segment size is required"))
+	}
 	if c.Mode != ModeShipIndex && c.Mode != ModeBuildIndex {
 		errs = append(errs, fmt.Errorf("replication: unknown mode %d", c.Mode))
 	}
@@ -133,6 +139,7 @@ func (c *PrimaryConfig) Validate() error {
 
 // Geometry is a backup's receive rings, announced in its Hello.
 type Geometry struct {
+	SegmentSize int // bytes per vlog slot: the value log's segment size
 	VlogSlots  int // segment buffers in the value-log ring
 	ChunkSlots int // slots in the chunk ring
 	ChunkSize  int // bytes per chunk slot, header included
@@ -141,6 +148,9 @@ type Geometry struct {
 // Validate checks that g can carry the protocol.
 func (g Geometry) Validate() error {
 	var errs []error
+	if g.SegmentSize < 4096 || g.SegmentSize&(g.SegmentSize-1) != 0 {
+		errs = append(errs, fmt.Errorf("replication: segment size %d, want a power of two >= 4096", g.SegmentSize))
+	}
 	if g.VlogSlots < 1 || g.VlogSlots > 1<<16 {
 		errs = append(errs, fmt.Errorf("replication: %d value-log slots, want 1..65536", g.VlogSlots))
 	}

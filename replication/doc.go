@@ -55,8 +55,9 @@
 //
 // # Messages
 //
-//	Hello        B→P  text=backup id, kind=mode, slot=vlog slots,
-//	                  length=chunk slots, offset=chunk size; epoch=backup's
+//	Hello        B→P  text=backup id, kind=mode, seg=segment size,
+//	                  slot=vlog slots, length=chunk slots, offset=chunk
+//	                  size; epoch=the backup's
 //	Welcome      P→B  seg=first live segment, kind=mode|ack<<4
 //	Commit       P→B  seg, offset=end: persist the segment prefix (ack disk)
 //	Persisted    B→P  seg, offset=end: the prefix is durable

@@ -226,9 +226,13 @@ func (p *Primary) AddBackup(hello Message) error {
 	if Mode(hello.Kind) != p.cfg.Mode {
 		return fmt.Errorf("%w: backup %q runs %s, the primary %s", ErrProtocol, id, Mode(hello.Kind), p.cfg.Mode)
 	}
-	geo := Geometry{VlogSlots: int(hello.Slot), ChunkSlots: int(hello.Length), ChunkSize: int(hello.Offset)}
+	geo := Geometry{SegmentSize: int(hello.Seg), VlogSlots: int(hello.Slot), ChunkSlots: int(hello.Length), ChunkSize: int(hello.Offset)}
 	if err := geo.Validate(); err != nil {
 		return fmt.Errorf("backup %q: %w", id, err)
+	}
+	if uint64(geo.SegmentSize) != p.cfg.SegmentSize {
+		return fmt.Errorf("%w: backup %q has %d-byte segment slots, the value log %d-byte segments",
+			ErrProtocol, id, geo.SegmentSize, p.cfg.SegmentSize)
 	}
 	b := &peer{
 		id: id, geo: geo, afterSeg: p.lastSeg, lastAck: p.tick,

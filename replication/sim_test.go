@@ -121,7 +121,7 @@ func (s *sim) handle(t *testing.T, td *datadriven.TestData) string {
 	}
 	switch td.Cmd {
 	case "primary":
-		cfg := PrimaryConfig{Epoch: u("epoch", 1), MinReplicas: int(u("min", 0)),
+		cfg := PrimaryConfig{Epoch: u("epoch", 1), SegmentSize: u("segment-size", 4096), MinReplicas: int(u("min", 0)),
 			HeartbeatInterval: int(u("hb-interval", 0)), HeartbeatTimeout: int(u("hb-timeout", 0))}
 		if v, ok := args["ack"]; ok {
 			a, err := ParseAck(v)
@@ -142,7 +142,7 @@ func (s *sim) handle(t *testing.T, td *datadriven.TestData) string {
 		s.printf("primary epoch=%d\n", s.p.Epoch())
 	case "backup":
 		id := args["id"]
-		cfg := BackupConfig{ID: id, Epoch: u("epoch", 0), Geo: Geometry{
+		cfg := BackupConfig{ID: id, Epoch: u("epoch", 0), Geo: Geometry{SegmentSize: int(u("segment-size", 4096)),
 			VlogSlots: int(u("vlog", 2)), ChunkSlots: int(u("chunks", 2)), ChunkSize: int(u("chunk-size", 4096))}}
 		if v, ok := args["mode"]; ok {
 			m, err := ParseMode(v)

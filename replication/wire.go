@@ -187,7 +187,7 @@ const (
 )
 
 var typeFields = [...]int{
-	MsgHello:        fKind | fText | fSlot | fLength | fOffset,
+	MsgHello:        fSeg | fKind | fText | fSlot | fLength | fOffset,
 	MsgWelcome:      fSeg | fKind,
 	MsgCommit:       fSeg | fOffset,
 	MsgPersisted:    fSeg | fOffset,

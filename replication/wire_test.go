@@ -8,7 +8,7 @@ import (
 
 func sampleMessages() []Message {
 	return []Message{
-		{Type: MsgHello, Epoch: 3, Text: "backup-1", Kind: uint8(ModeShipIndex), Slot: 4, Length: 16, Offset: 1 << 18},
+		{Type: MsgHello, Epoch: 3, Seg: 1 << 21, Text: "backup-1", Kind: uint8(ModeShipIndex), Slot: 4, Length: 16, Offset: 1 << 18},
 		{Type: MsgWelcome, Epoch: 3, Seg: 9, Kind: uint8(ModeBuildIndex) | uint8(AckDisk)<<4},
 		{Type: MsgCommit, Epoch: 1, Seg: 2, Offset: 4096},
 		{Type: MsgSeal, Epoch: 1, Seg: 2, Length: 2 << 20, CRC: 0xdeadbeef},
