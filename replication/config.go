@@ -140,9 +140,9 @@ func (c *PrimaryConfig) Validate() error {
 // Geometry is a backup's receive rings, announced in its Hello.
 type Geometry struct {
 	SegmentSize int // bytes per vlog slot: the value log's segment size
-	VlogSlots  int // segment buffers in the value-log ring
-	ChunkSlots int // slots in the chunk ring
-	ChunkSize  int // bytes per chunk slot, header included
+	VlogSlots   int // segment buffers in the value-log ring
+	ChunkSlots  int // slots in the chunk ring
+	ChunkSize   int // bytes per chunk slot, header included
 }
 
 // Validate checks that g can carry the protocol.
