@@ -1,0 +1,83 @@
+package engine
+
+import (
+	"fmt"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/talos-kv/talos/index"
+	"github.com/talos-kv/talos/internal/iostat"
+	"github.com/talos-kv/talos/kvsep"
+)
+
+// TableFileName is the name index gives table num in the store directory.
+func TableFileName(num uint64) string { return fmt.Sprintf("%06d.sst", num) }
+
+// CreateTable creates the file of table num in the store directory, for a
+// ship-index backup receiving a table from its primary. Bytes written to it
+// count as iostat.Replication. The caller writes, syncs and closes it, then
+// installs the edit that names it (InstallEdit).
+func (db *DB) CreateTable(num uint64) (vfs.File, error) {
+	if db.opts.Mode != ModeShipIndex {
+		return nil, fmt.Errorf("engine: CreateTable on a %v engine: only ship-index backups receive tables", db.opts.Mode)
+	}
+	fs := db.counters.FS(db.fs, iostat.Replication)
+	f, err := fs.Create(fs.PathJoin(db.dir, TableFileName(num)), vfs.WriteCategoryUnspecified)
+	if err != nil {
+		return nil, fmt.Errorf("engine: create table %d: %w", num, err)
+	}
+	return f, nil
+}
+
+// InstallEdit installs a version edit made by a primary (ship-index
+// backups): every table it adds must already be whole in the directory
+// with the edit's size and checksum (else ErrCorrupt and nothing changes).
+// The value-log segments its tables point into must have been written
+// (WriteSegment) first. A failure to log the edit stops the engine.
+func (db *DB) InstallEdit(e *index.VersionEdit) error {
+	if db.opts.Mode != ModeShipIndex {
+		return fmt.Errorf("engine: InstallEdit on a %v engine: only ship-index backups install edits", db.opts.Mode)
+	}
+	if db.closed.Load() {
+		return ErrClosed
+	}
+	if err := db.idx.InstallEdit(e); err != nil {
+		return markCorrupt(err)
+	}
+	if e.LastSeq > db.visibleSeq.Load() {
+		db.visibleSeq.Store(e.LastSeq)
+	}
+	for _, n := range e.DeletedSegments {
+		db.readers.Lock()
+		db.readers.pending = append(db.readers.pending, pendingSegment{num: n, seq: db.visibleSeq.Load()})
+		db.readers.Unlock()
+	}
+	db.removeReadySegments(false)
+	return nil
+}
+
+// WriteSegment stores a value-log segment image received from a primary
+// under the same number (ship-index and build-index backups): verified,
+// written, synced. See kvsep.Log.WriteSegment.
+func (db *DB) WriteSegment(num uint64, data []byte) error {
+	if db.opts.Mode != ModeShipIndex {
+		return fmt.Errorf("engine: WriteSegment on a %v engine: only backups receive segments", db.opts.Mode)
+	}
+	return markCorrupt(db.log.WriteSegment(num, data))
+}
+
+// Log returns the value log, for replication: its Buffers (to register
+// with the NIC), Active segment, ScanSegment over received buffers.
+func (db *DB) Log() *kvsep.Log { return db.log }
+
+// Index returns the index (read-only uses: Checkpoint, LastSeq, Levels).
+func (db *DB) Index() *index.Index { return db.idx }
+
+func (m Mode) String() string {
+	switch m {
+	case ModePrimary:
+		return "primary"
+	case ModeShipIndex:
+		return "ship-index"
+	}
+	return fmt.Sprintf("Mode(%d)", uint8(m))
+}

@@ -1,0 +1,65 @@
+// Package engine is the Talos storage engine: one DB joining the value log
+// (kvsep), which is also the write-ahead log, with the LSM index (index).
+//
+// # Directory layout
+//
+//	DIR/LOCK              held by the open engine (vfs.FS.Lock)
+//	DIR/CURRENT           names the live manifest (index)
+//	DIR/MANIFEST-NNNNNN   version edits (index)
+//	DIR/NNNNNN.sst        tables (index)
+//	DIR/vlog/NNNNNN.vlog  value-log segments (kvsep)
+//	DIR/IOSTATS           persisted I/O counters (iostat.Store), written at
+//	                      every flush and at Close
+//
+// # Values in the index
+//
+//	+------+-----------------------+
+//	| 0x00 | value bytes           |   inline: len(value) < ValueThreshold
+//	+------+-----------------------+
+//	| 0x01 | kvsep.Pointer (16 B)  |   separated: the value lives only in
+//	+------+-----------------------+   the value log
+//
+// # Write path (group commit)
+//
+//	writers --queue--> leader: MakeRoom, one kvsep.Log.Append of every
+//	                   queued batch's frame (CommitHook sees each appended
+//	                   range), one Sync (SyncAlways), index.Apply of all
+//	                   records with consecutive seqs, publish visibleSeq,
+//	                   wake the writers.
+//
+// # Recovery
+//
+// Open replays the value log from the index checkpoint (the value-log
+// position after the last record in the newest flushed memtable) into the
+// memtable; frames whose seqs the manifest already covers are skipped.
+//
+// # Value-log GC
+//
+// Sealed segments entirely below the checkpoint whose garbage (SegmentSize
+// minus the live bytes the index counts per segment) is large enough are
+// read; each Set record is re-appended through the commit pipeline only if
+// its key still points at that record (checked by the leader, so a
+// concurrent update wins); the rewrites are synced; an edit records the
+// segment's deletion; the file is removed once no snapshot, iterator or
+// in-flight read can reach it.
+//
+// # Invariants
+//
+//  1. A batch is one value-log frame: it is replayed whole or not at all,
+//     and becomes visible to readers at once (visibleSeq moves past all of
+//     its seqs together).
+//  2. A write is acknowledged only after its frame is written to the
+//     segment file, the CommitHook accepted it, and (SyncAlways) the file
+//     is synced.
+//  3. The value log is synced before a flush's edit can move the checkpoint
+//     past it (the index's TableCreated callback), so replay never starts
+//     beyond the durable end of the log.
+//  4. GC deletes a segment only below the checkpoint (replay never needs
+//     it), after its live values are durable elsewhere and the deletion is
+//     in the manifest, and only once every reader at an older seq is gone.
+//  5. A failed write or sync of durable state (value log, index, IOSTATS),
+//     or a CommitHook error, stops the engine: every later write returns
+//     an error wrapping ErrStopped. Nothing is logged and ignored.
+//  6. Corruption from the value log or the index is returned as an error
+//     matching ErrCorrupt, never as data.
+package engine

@@ -1,0 +1,211 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/talos-kv/talos/index"
+	"github.com/talos-kv/talos/kvsep"
+)
+
+// SyncPolicy says when the value log (the write-ahead log) is synced.
+type SyncPolicy uint8
+
+const (
+	// SyncAlways syncs each group commit before acknowledging it: an
+	// acknowledged write survives a machine crash. Costs one fsync per group
+	// (group commit shares it among concurrent writers).
+	SyncAlways SyncPolicy = iota
+	// SyncInterval syncs every Options.SyncInterval in the background: a
+	// machine crash (power loss, kernel panic) loses up to the last interval
+	// of acknowledged writes; a process crash loses nothing, since every
+	// write is in the OS page cache before it is acknowledged.
+	SyncInterval
+	// SyncNever syncs only when a segment is sealed, before a flush, and at
+	// Close: a machine crash may lose every write since the last of those.
+	// A process crash loses nothing.
+	SyncNever
+)
+
+func (p SyncPolicy) String() string {
+	switch p {
+	case SyncAlways:
+		return "always"
+	case SyncInterval:
+		return "interval"
+	case SyncNever:
+		return "never"
+	}
+	return fmt.Sprintf("SyncPolicy(%d)", uint8(p))
+}
+
+// ParseSyncPolicy parses "always", "interval" or "never".
+func ParseSyncPolicy(s string) (SyncPolicy, error) {
+	for _, p := range []SyncPolicy{SyncAlways, SyncInterval, SyncNever} {
+		if p.String() == s {
+			return p, nil
+		}
+	}
+	return 0, fmt.Errorf("%w: unknown sync policy %q (always, interval, never)", ErrInvalidOptions, s)
+}
+
+// Mode is what the engine does with its directory.
+type Mode uint8
+
+const (
+	// ModePrimary (the default) serves reads and writes, flushes, compacts
+	// and collects value-log garbage.
+	ModePrimary Mode = iota
+	// ModeShipIndex is a ship-index backup: no writes, no replay, no
+	// compaction, no GC. Tables, segments and version edits arrive from a
+	// primary (CreateTable, WriteSegment, InstallEdit). Reads see what the
+	// installed version holds. Promotion is Close and Open as ModePrimary.
+	ModeShipIndex
+)
+
+// GCOptions configures value-log garbage collection.
+type GCOptions struct {
+	// Disable turns off the background GC goroutine (RunGC still works).
+	Disable bool
+	// Interval is the pause between background GC passes when there is
+	// nothing to collect. Zero: 1s.
+	Interval time.Duration
+	// MinGarbageRatio: a sealed segment is collected once this fraction of
+	// it is garbage. Zero: 0.3. Valid (0, 1].
+	MinGarbageRatio float64
+	// BytesPerSecond limits the bytes GC reads plus rewrites. Zero: 64 MiB/s.
+	// Negative: unlimited.
+	BytesPerSecond int64
+}
+
+// Options configures an engine. The zero value is valid: every zero field
+// means its default.
+type Options struct {
+	// FS holds the store's files. Zero: vfs.Default.
+	FS vfs.FS
+	// Mode: zero is ModePrimary.
+	Mode Mode
+	// SegmentSize is the value-log segment size (power of two, page
+	// aligned). Zero: kvsep.DefaultSegmentSize (2 MiB).
+	SegmentSize int64
+	// ValueThreshold: values shorter than this live inline in the index;
+	// others live only in the value log, the index holding their pointer.
+	// Zero: 512. Negative: every value lives in the value log.
+	ValueThreshold int
+	// Sync is the value-log sync policy. Zero: SyncAlways.
+	Sync SyncPolicy
+	// SyncInterval is the period of SyncInterval. Zero: 100ms.
+	SyncInterval time.Duration
+	// MaxGroupBytes bounds the frames one group commit appends. Zero: 1 MiB
+	// (and at most half a segment).
+	MaxGroupBytes int
+	// Index configures the LSM index. Its FS, Counters, ValueRef and
+	// Listener are set by the engine and must be left zero.
+	Index index.Options
+	// GC configures value-log garbage collection.
+	GC GCOptions
+	// Listener receives engine events. Zero: none.
+	Listener Listener
+	// CommitHook, if set, is called for every run of bytes a group commit
+	// appends to the value log, in log order, before the group is
+	// acknowledged (see CommitHook).
+	CommitHook CommitHook
+	// Logger receives background errors and notable events. Zero: discard.
+	Logger *slog.Logger
+}
+
+// ErrInvalidOptions is wrapped by every error Validate returns.
+var ErrInvalidOptions = errors.New("engine: invalid options")
+
+const defaultValueThreshold = 512
+
+// EnsureDefaults fills zero fields with their defaults.
+func (o *Options) EnsureDefaults() {
+	if o.FS == nil {
+		o.FS = vfs.Default
+	}
+	if o.SegmentSize == 0 {
+		o.SegmentSize = kvsep.DefaultSegmentSize
+	}
+	if o.ValueThreshold == 0 {
+		o.ValueThreshold = defaultValueThreshold
+	}
+	if o.SyncInterval == 0 {
+		o.SyncInterval = 100 * time.Millisecond
+	}
+	if o.MaxGroupBytes == 0 {
+		o.MaxGroupBytes = min(1<<20, int(o.SegmentSize/2))
+	}
+	if o.GC.Interval == 0 {
+		o.GC.Interval = time.Second
+	}
+	if o.GC.MinGarbageRatio == 0 {
+		o.GC.MinGarbageRatio = 0.3
+	}
+	if o.GC.BytesPerSecond == 0 {
+		o.GC.BytesPerSecond = 64 << 20
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Index.Logger == nil {
+		o.Index.Logger = o.Logger
+	}
+}
+
+// Validate reports every conflict in o (after EnsureDefaults), joined.
+func (o *Options) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrInvalidOptions}, args...)...))
+	}
+	if o.Mode > ModeShipIndex {
+		bad("unknown Mode %d", o.Mode)
+	}
+	if o.Sync > SyncNever {
+		bad("unknown Sync policy %d", o.Sync)
+	}
+	if o.SyncInterval < 0 {
+		bad("SyncInterval %v is negative", o.SyncInterval)
+	}
+	if o.MaxGroupBytes < 0 || int64(o.MaxGroupBytes) > o.SegmentSize {
+		bad("MaxGroupBytes %d not in 0..SegmentSize (%d)", o.MaxGroupBytes, o.SegmentSize)
+	}
+	if r := o.GC.MinGarbageRatio; !(r > 0 && r <= 1) {
+		bad("GC.MinGarbageRatio %v not in (0, 1]", r)
+	}
+	if o.GC.Interval < 0 {
+		bad("GC.Interval %v is negative", o.GC.Interval)
+	}
+	if o.Index.FS != nil {
+		bad("Index.FS is set by the engine (use Options.FS)")
+	}
+	if o.Index.Counters != nil {
+		bad("Index.Counters is set by the engine")
+	}
+	if o.Index.ValueRef != nil {
+		bad("Index.ValueRef is set by the engine")
+	}
+	if l := o.Index.Listener; l.TableCreated != nil || l.EditApplied != nil || l.TableDeleted != nil || l.WriteStall != nil {
+		bad("Index.Listener is set by the engine (use Options.Listener)")
+	}
+	ko := o.logOptions()
+	if err := ko.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("%w: value log: %w", ErrInvalidOptions, err))
+	}
+	io := o.Index
+	io.EnsureDefaults()
+	if err := io.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("%w: %w", ErrInvalidOptions, err))
+	}
+	return errors.Join(errs...)
+}
+
+func (o *Options) logOptions() kvsep.Options {
+	ko := kvsep.Options{FS: o.FS, SegmentSize: o.SegmentSize, Logger: o.Logger}
+	ko.EnsureDefaults()
+	return ko
+}
