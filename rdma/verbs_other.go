@@ -1,0 +1,7 @@
+package rdma
+
+import "fmt"
+
+func newVerbsProvider(opts Options) (Provider, error) {
+	return nil, fmt.Errorf("%w: the verbs provider needs Linux and cgo (libibverbs, librdmacm); use the tcp provider", ErrNotSupported)
+}
