@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 )
@@ -259,6 +260,9 @@ func (c *Config) runOne(ctx context.Context, base string, run int, p runPlan, m 
 	if err := t.Close(); err != nil {
 		return recs, fmt.Errorf("%w: closing %s: %w", ErrTarget, info.Name, err)
 	}
+	// In-process targets share this process: return the closed store's
+	// memory to the OS so the next run's resident size starts low.
+	debug.FreeOSMemory()
 	if !c.Keep {
 		if err := os.RemoveAll(dir); err != nil {
 			return recs, fmt.Errorf("bench: %w", err)
