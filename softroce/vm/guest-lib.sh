@@ -1,4 +1,5 @@
-# Helpers for the guest command lines of suite.txt. Sourced by the guest
+# Helpers for the guest command lines of suite.txt, put on the share by
+# run.sh (so changing them needs no new initramfs). Sourced by the guest
 # script that run.sh writes; runs under busybox ash.
 
 # tcp_listening PORT: true when something listens on TCP PORT (IPv4 or IPv6).
@@ -39,4 +40,21 @@ perftest_pair() {
 	echo "--- $tool server output:"
 	cat /tmp/perftest-server.log
 	[ "$client" -eq 0 ] && [ "$srv" -eq 0 ]
+}
+
+# gotest BINARY ARGS...: runs a Go test binary and fails if it fails, or if
+# it ran no test and no benchmark (a -test.run pattern that matches nothing
+# passes silently otherwise).
+gotest() {
+	"$@" >/tmp/gotest.out 2>&1
+	r=$?
+	cat /tmp/gotest.out
+	if [ "$r" -ne 0 ]; then
+		return "$r"
+	fi
+	if grep -q '^testing: warning: no tests to run' /tmp/gotest.out ||
+		! grep -Eq '^(=== RUN|--- PASS|Benchmark[^ ]+[ 	]+[0-9])' /tmp/gotest.out; then
+		echo "gotest: $1 ran no test and no benchmark: $*"
+		return 1
+	fi
 }

@@ -85,8 +85,11 @@ build_initramfs() {
 	rm -rf "$work"
 	mkdir -p "$work/debs" "$work/kernel" "$work/user"
 	say "downloading $kernel_pkg and ${#guest_pkgs[@]} guest packages"
+	# A stale package list names versions the archive no longer has:
+	# refresh it once and retry.
 	(cd "$work/debs" && apt-get download -qq -o APT::Sandbox::User=root "$kernel_pkg" "${guest_pkgs[@]}") ||
-		die "apt-get download failed"
+		{ apt-get update -qq && (cd "$work/debs" && apt-get download -qq -o APT::Sandbox::User=root "$kernel_pkg" "${guest_pkgs[@]}"); } ||
+		die "apt-get download $kernel_pkg ${guest_pkgs[*]} failed"
 	dpkg-deb -x "$work/debs/$kernel_pkg"_*.deb "$work/kernel"
 	local d
 	for d in "$work"/debs/*.deb; do
@@ -119,7 +122,6 @@ build_initramfs() {
 	done
 	cp "$here/init.sh" "$root/init"
 	chmod 755 "$root/init"
-	cp "$here/guest-lib.sh" "$root/etc/guest-lib.sh"
 	cp /etc/ld.so.conf "$root/etc/" 2>/dev/null || true
 	[ -d /etc/ld.so.conf.d ] && cp -a /etc/ld.so.conf.d "$root/etc/"
 	echo 'root:x:0:0:root:/root:/bin/sh' >"$root/etc/passwd"
@@ -189,18 +191,19 @@ share=$(mktemp -d "$cache/share.XXXXXX")
 cleanup() { rm -rf "$share"; }
 trap cleanup EXIT
 
+cp "$here/guest-lib.sh" "$share/guest-lib.sh"
 guest=$share/guest.sh
 {
 	echo '#!/bin/sh'
 	echo '# Written by softroce/vm/run.sh from the suite file.'
-	echo '. /etc/guest-lib.sh'
+	echo '. /mnt/guest-lib.sh'
 	echo 'export PATH=/mnt:$PATH LD_LIBRARY_PATH=/mnt/lib'
 	echo 'rc=0 n=0'
 	echo 'step() {'
 	echo '	n=$((n + 1))'
 	echo '	echo "=== guest step $n: $1"'
 	echo '	read -r t0 _ </proc/uptime'
-	echo '	sh -c ". /etc/guest-lib.sh; $1" </dev/null 2>&1'
+	echo '	sh -c ". /mnt/guest-lib.sh; $1" </dev/null 2>&1'
 	echo '	r=$?'
 	echo '	read -r t1 _ </proc/uptime'
 	echo '	if [ $r -eq 0 ]; then res=ok; else res="FAILED (exit $r)"; rc=1; fi'
@@ -264,7 +267,7 @@ timeout --kill-after=10 "$timeout_s" qemu-system-x86_64 \
 	-nic none \
 	-virtfs "local,path=$share,mount_tag=host,security_model=none,id=host" \
 	-device isa-debug-exit,iobase=0xf4,iosize=0x04 \
-	</dev/null 2>&1 | tr -d '\r' | {
+	</dev/null 2>&1 | sed -u -e 's/\r$//' -e 's/\x1b\[[0-9;?]*[A-Za-z]//g' -e 's/\x1bc//g' | {
 	# Print and log the guest's output; note when /init starts (host clock).
 	: >"$log"
 	while IFS= read -r l; do
@@ -310,14 +313,36 @@ if [ -n "$lat_perf" ] && [ -n "$lat_talos" ]; then
 	awk -v t="$lat_talos" -v p="$lat_perf" 'BEGIN {printf "softroce-vm: latency talos %.2f us vs ib_write_lat %.2f us (ratio %.2f)\n", t / 1000, p, t / 1000 / p}'
 fi
 
+# The Go tests that ran in the guest, by name, and the closing count.
+dev=$(sed -n 's/^softroce: \([^ ]*\) is up on \(.*\)$/\1 on \2/p' "$log" | head -n1)
+say "RDMA device in the guest: ${dev:-none was created}"
+npass=$(grep -c '^--- PASS: ' "$log" || true)
+nfail=$(grep -c '^--- FAIL: ' "$log" || true)
+nbench=$(grep -Ec '^Benchmark[^ ]+[[:space:]]+[0-9]' "$log" || true)
+grep -E '^--- (PASS|FAIL): ' "$log" | sed 's/^/softroce-vm: /' || true
+grep -E '^Benchmark[^ ]+[[:space:]]+[0-9]' "$log" | sed 's/^/softroce-vm: /' || true
+say "$nbench benchmark results"
+# The closing line: the guest's Go tests, counted.
+counts() { echo "softroce-vm: $npass passed, $nfail failed"; }
+
 if [ -z "$status" ]; then
 	if [ "$qemu_rc" -eq 124 ] || [ "$qemu_rc" -eq 137 ]; then
-		die "the guest did not finish within ${timeout_s}s (TALOS_SOFTROCE_TIMEOUT)"
+		say "FAILED: the guest did not finish within ${timeout_s}s (TALOS_SOFTROCE_TIMEOUT)"
+	else
+		say "FAILED: the guest reported no status (qemu exit $qemu_rc): see the output above"
 	fi
-	die "the guest reported no status (qemu exit $qemu_rc): see the output above"
+	counts
+	exit 1
 fi
 if [ "$status" != 0 ]; then
 	say "FAILED: the guest suite exited with status $status"
+	counts
 	exit "$status"
 fi
+if [ "$nfail" -ne 0 ]; then
+	say "FAILED: the suite passed but $nfail test(s) report FAIL"
+	counts
+	exit 1
+fi
 say "PASS: all guest steps succeeded"
+counts
