@@ -175,6 +175,10 @@ func (x *Index) recover() error {
 	if err := fs.MkdirAll(x.dir, 0o755); err != nil {
 		return fmt.Errorf("index: create %s: %w", x.dir, err)
 	}
+	// Make the directory's own entry durable (a new index's directory).
+	if err := syncDir(fs, fs.PathDir(x.dir)); err != nil {
+		return err
+	}
 	mfs := x.manifestFS()
 	num, ok, err := readCurrent(mfs, x.dir)
 	if err != nil {
