@@ -131,6 +131,9 @@ func (db *DB) open() error {
 	if err := fs.MkdirAll(db.dir, 0o755); err != nil {
 		return fmt.Errorf("engine: create %s: %w", db.dir, err)
 	}
+	if err := syncDir(fs, fs.PathDir(db.dir)); err != nil {
+		return err
+	}
 	lock, err := fs.Lock(fs.PathJoin(db.dir, lockFile))
 	if err != nil {
 		return fmt.Errorf("engine: lock %s: %w", db.dir, err)
@@ -428,4 +431,19 @@ func (db *DB) release() error {
 		errs = append(errs, db.lock.Close())
 	}
 	return errors.Join(errs...)
+}
+
+func syncDir(fs vfs.FS, dir string) error {
+	d, err := fs.OpenDir(dir)
+	if err != nil {
+		return fmt.Errorf("engine: open dir %s: %w", dir, err)
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("engine: sync dir %s: %w", dir, err)
+	}
+	return nil
 }

@@ -86,6 +86,10 @@ func Open(dir string, opts Options) (*Log, error) {
 	if err := fs.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("kvsep: create %s: %w", dir, err)
 	}
+	// Make the directory's own entry durable.
+	if err := syncDirPath(fs, fs.PathDir(dir)); err != nil {
+		return nil, fmt.Errorf("kvsep: %w", err)
+	}
 	names, err := fs.List(dir)
 	if err != nil {
 		return nil, fmt.Errorf("kvsep: list %s: %w", dir, err)
@@ -411,17 +415,19 @@ func (l *Log) startSegmentLocked(n uint64) error {
 	return nil
 }
 
-func (l *Log) syncDir() error {
-	d, err := l.opts.FS.OpenDir(l.dir)
+func (l *Log) syncDir() error { return syncDirPath(l.opts.FS, l.dir) }
+
+func syncDirPath(fs vfs.FS, dir string) error {
+	d, err := fs.OpenDir(dir)
 	if err != nil {
-		return fmt.Errorf("open dir %s: %w", l.dir, err)
+		return fmt.Errorf("open dir %s: %w", dir, err)
 	}
 	err = d.Sync()
 	if cerr := d.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		return fmt.Errorf("sync dir %s: %w", l.dir, err)
+		return fmt.Errorf("sync dir %s: %w", dir, err)
 	}
 	return nil
 }
