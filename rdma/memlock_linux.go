@@ -26,16 +26,20 @@ func CheckMemlock(alreadyPinned, bytes uint64) error {
 	if err := unix.Getrlimit(unix.RLIMIT_MEMLOCK, &lim); err != nil {
 		return fmt.Errorf("rdma: getrlimit(RLIMIT_MEMLOCK): %w", err)
 	}
-	if lim.Cur == unix.RLIM_INFINITY || alreadyPinned+bytes <= lim.Cur {
+	return checkMemlock(lim.Cur, alreadyPinned, bytes, hasCapIPCLock)
+}
+
+func checkMemlock(limit, alreadyPinned, bytes uint64, hasCap func() bool) error {
+	if limit == unix.RLIM_INFINITY || alreadyPinned+bytes <= limit {
 		return nil
 	}
-	if hasCapIPCLock() {
+	if hasCap() {
 		return nil
 	}
 	return fmt.Errorf("%w: registering %d more bytes (%d already registered) needs %d bytes of locked memory, "+
 		"but RLIMIT_MEMLOCK is %d bytes; fix: run `ulimit -l unlimited` in the shell that starts the process, "+
 		"or set LimitMEMLOCK=infinity in its systemd unit (or --ulimit memlock=-1 for a container)",
-		ErrMemlock, bytes, alreadyPinned, alreadyPinned+bytes, lim.Cur)
+		ErrMemlock, bytes, alreadyPinned, alreadyPinned+bytes, limit)
 }
 
 func hasCapIPCLock() bool {

@@ -64,22 +64,22 @@ func (o Opcode) String() string {
 type Status uint8
 
 const (
-	StatusSuccess             Status = 0
-	StatusLocalLength         Status = 1
-	StatusLocalQPOperation    Status = 2
-	StatusLocalProtection     Status = 4
-	StatusFlushed             Status = 5
-	StatusMemoryWindowBind    Status = 6
-	StatusBadResponse         Status = 7
-	StatusLocalAccess         Status = 8
-	StatusRemoteInvalidReq    Status = 9
-	StatusRemoteAccess        Status = 10
-	StatusRemoteOperation     Status = 11
-	StatusRetryExceeded       Status = 12
-	StatusRNRRetryExceeded    Status = 13
-	StatusFatal               Status = 19
-	StatusResponseTimeout     Status = 20
-	StatusGeneral             Status = 21
+	StatusSuccess          Status = 0
+	StatusLocalLength      Status = 1
+	StatusLocalQPOperation Status = 2
+	StatusLocalProtection  Status = 4
+	StatusFlushed          Status = 5
+	StatusMemoryWindowBind Status = 6
+	StatusBadResponse      Status = 7
+	StatusLocalAccess      Status = 8
+	StatusRemoteInvalidReq Status = 9
+	StatusRemoteAccess     Status = 10
+	StatusRemoteOperation  Status = 11
+	StatusRetryExceeded    Status = 12
+	StatusRNRRetryExceeded Status = 13
+	StatusFatal            Status = 19
+	StatusResponseTimeout  Status = 20
+	StatusGeneral          Status = 21
 )
 
 var statusNames = map[Status]string{
