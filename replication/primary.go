@@ -191,6 +191,21 @@ func (p *Primary) Backups() []string {
 	return ids
 }
 
+// Idle reports whether nothing is queued, in flight or unresolved, and
+// every backup has acknowledged edit lastEdit (0: no edit to wait for): a
+// clean shutdown waits for it before tearing connections down.
+func (p *Primary) Idle(lastEdit uint64) bool {
+	if len(p.commits) > 0 || len(p.ops) > 0 {
+		return false
+	}
+	for _, b := range p.backups {
+		if len(b.queue) > 0 || b.lastEdit < lastEdit {
+			return false
+		}
+	}
+	return true
+}
+
 // Fenced returns ErrFenced (wrapped) once a newer epoch was seen.
 func (p *Primary) Fenced() error { return p.fenced }
 

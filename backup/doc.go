@@ -1,0 +1,32 @@
+// Package backup is a Talos backup node: the thin I/O wrapper around
+// replication.Backup. It registers the receive rings, dials the primary,
+// feeds the state machine every message and chunk that arrives, and
+// executes the actions it returns, in order, against its engine directory.
+//
+// Memory a backup exposes to its primary (both registered for remote write):
+//
+//	value-log ring: VlogSlots × SegmentSize
+//	+-----------------+-----------------+-----+
+//	| slot 0          | slot 1          | ... |   segment s lives in slot s mod VlogSlots
+//	+-----------------+-----------------+-----+
+//	chunk ring: ChunkSlots × ChunkSize
+//	+--------------------------+--------------------------+-----+
+//	| chunk header | data ...  | chunk header | data ...  | ... |   the WRITE_WITH_IMM immediate names the slot
+//	+--------------------------+--------------------------+-----+
+//
+// In ship-index mode the backup's CPU work per write is nil: the primary's
+// RDMA WRITEs land in the value-log ring without the backup's involvement.
+// Per segment it checks a crc32c and writes the slot to a file; per table
+// chunk it appends bytes to a file while computing their crc32c; per
+// version edit it installs the edit. It never compacts and never reads a
+// table or a segment to maintain its index (invariant 5 of DESIGN.md).
+//
+// Invariants:
+//  1. Actions run in the order the state machine returns them; any failed
+//     action (a write, a sync, a checksum mismatch) stops the node with an
+//     error: it never goes on with a gap.
+//  2. A table's bytes are checked against the crc32c of its ObjectEnd as
+//     they arrive, before the file is synced and before any edit naming it
+//     can be installed.
+//  3. The epoch is durable before the node acts on a message of that epoch.
+package backup

@@ -1,0 +1,371 @@
+package primary
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/talos-kv/talos/engine"
+	"github.com/talos-kv/talos/index"
+	"github.com/talos-kv/talos/internal/epoch"
+	"github.com/talos-kv/talos/kvsep"
+	"github.com/talos-kv/talos/rdma"
+	"github.com/talos-kv/talos/replication"
+)
+
+// Errors.
+var (
+	// ErrClosed: the node is closed; pending commits fail with it.
+	ErrClosed = errors.New("primary: closed")
+	// ErrTooFewReplicas: fewer backups than MinReplicas are connected, so
+	// the write was refused before it reached the value log.
+	ErrTooFewReplicas = errors.New("primary: too few replicas")
+)
+
+// Node is a primary. Its DB serves reads directly; writes go through
+// Apply (or the DB after CheckWritable), which replicates them. Safe for
+// concurrent use.
+type Node struct {
+	opts    Options
+	db      *engine.DB
+	fs      vfs.FS
+	dir     string
+	segSize int
+	ln      rdma.Listener
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+
+	// stage mirrors the value log's segment ring in registered memory:
+	// segment s's bytes are staged at slot s mod stageSlots before they are
+	// written to backups.
+	stage      *rdma.Region
+	stageSlots int
+	chunks     *rdma.Region
+
+	mu struct {
+		sync.Mutex
+		sm        *replication.Primary
+		peers     map[string]*peer
+		waits     map[replication.CommitID]chan error
+		chunkFree []replication.ChunkRef
+		chunkCond *sync.Cond
+		lastEdit  uint64
+		closed    bool
+	}
+}
+
+// Open opens the store in dir as a primary with engine options eo (its
+// CommitHook and replication listener callbacks are set here; other
+// listener callbacks are kept) and starts accepting backups.
+func Open(dir string, eo engine.Options, o Options) (*Node, error) {
+	o.EnsureDefaults()
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	if eo.FS == nil {
+		eo.FS = vfs.Default
+	}
+	if eo.Mode != engine.ModePrimary {
+		return nil, fmt.Errorf("%w: engine mode %v; a primary runs engine.ModePrimary", ErrInvalidOptions, eo.Mode)
+	}
+	n := &Node{opts: o, fs: eo.FS, dir: dir}
+	n.mu.peers = map[string]*peer{}
+	n.mu.waits = map[replication.CommitID]chan error{}
+	n.mu.chunkCond = sync.NewCond(&n.mu.Mutex)
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+
+	if err := eo.FS.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("primary: create %s: %w", dir, err)
+	}
+	ep := o.Epoch
+	if ep == 0 {
+		prev, err := epoch.Load(eo.FS, dir)
+		if err != nil {
+			return nil, err
+		}
+		ep = prev + 1
+	}
+	if err := epoch.Store(eo.FS, dir, ep); err != nil {
+		return nil, err
+	}
+
+	user := eo.Listener
+	eo.CommitHook = n.commitHook
+	eo.Listener.SegmentSealed = func(num uint64, buf []byte) {
+		n.segmentSealed(num, buf)
+		if user.SegmentSealed != nil {
+			user.SegmentSealed(num, buf)
+		}
+	}
+	eo.Listener.TableCreated = func(info index.TableCreateInfo) index.TableSink {
+		s := n.tableCreated(info)
+		if user.TableCreated != nil {
+			if us := user.TableCreated(info); us != nil {
+				return teeSink{s, us}
+			}
+		}
+		return s
+	}
+	eo.Listener.EditApplied = func(info index.EditInfo) {
+		n.editApplied(info)
+		if user.EditApplied != nil {
+			user.EditApplied(info)
+		}
+	}
+
+	// The state machine and the registered memory must exist before the
+	// engine opens: opening replays and may flush.
+	segSize := eo.SegmentSize
+	if segSize == 0 {
+		segSize = kvsep.DefaultSegmentSize
+	}
+	n.segSize = int(segSize)
+	n.mu.sm = replication.NewPrimary(replication.PrimaryConfig{
+		Epoch: ep, SegmentSize: uint64(segSize), Mode: o.Mode, Ack: o.Ack, MinReplicas: o.MinReplicas,
+		HeartbeatInterval: 1, HeartbeatTimeout: max(2, int(o.HeartbeatTimeout/o.Tick)),
+	})
+	var err error
+	n.stageSlots = 4
+	if n.stage, err = o.Provider.RegisterRegion(n.stageSlots*n.segSize, rdma.AccessLocalWrite); err != nil {
+		n.release()
+		return nil, fmt.Errorf("primary: register segment staging ring: %w", err)
+	}
+	if n.chunks, err = o.Provider.RegisterRegion(o.ChunkBuffers*o.ChunkSize, rdma.AccessLocalWrite); err != nil {
+		n.release()
+		return nil, fmt.Errorf("primary: register chunk buffers: %w", err)
+	}
+	for i := o.ChunkBuffers - 1; i >= 0; i-- {
+		n.mu.chunkFree = append(n.mu.chunkFree, replication.ChunkRef(i))
+	}
+	if n.ln, err = o.Provider.Listen(o.Listen, rdma.ListenOptions{}); err != nil {
+		n.release()
+		return nil, fmt.Errorf("primary: listen on %s: %w", o.Listen, err)
+	}
+	db, err := engine.Open(dir, eo)
+	if err != nil {
+		n.release()
+		return nil, err
+	}
+	n.db = db
+	n.wg.Add(2)
+	go n.acceptLoop()
+	go n.tickLoop()
+	o.Logger.Info("primary ready", "epoch", ep, "replication", n.ln.Addr(), "transport", o.Provider.Name(),
+		"device", o.Provider.Device(), "min_replicas", o.MinReplicas, "ack", o.Ack)
+	return n, nil
+}
+
+// DB returns the engine, for reads. Write through Apply, Put and Delete.
+func (n *Node) DB() *engine.DB { return n.db }
+
+// Addr returns the replication address backups dial.
+func (n *Node) Addr() string { return n.ln.Addr() }
+
+// Epoch returns the primary's epoch.
+func (n *Node) Epoch() uint64 {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.mu.sm.Epoch()
+}
+
+// Backups returns the ids of the backups in the replica set.
+func (n *Node) Backups() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.mu.sm.Backups()
+}
+
+// CheckWritable returns ErrTooFewReplicas when fewer than MinReplicas
+// backups are in the replica set, and the fencing error once a newer
+// primary exists. A write refused here never reaches the value log.
+func (n *Node) CheckWritable() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.mu.closed {
+		return ErrClosed
+	}
+	if err := n.mu.sm.Fenced(); err != nil {
+		return err
+	}
+	if k := len(n.mu.sm.Backups()); k < n.opts.MinReplicas {
+		return fmt.Errorf("%w: %d backup(s) connected, %d required", ErrTooFewReplicas, k, n.opts.MinReplicas)
+	}
+	return nil
+}
+
+// Apply commits b on the primary and its backups.
+func (n *Node) Apply(b *engine.Batch) error {
+	if err := n.CheckWritable(); err != nil {
+		return err
+	}
+	return n.db.Apply(b)
+}
+
+// commitHook stages r in registered memory and waits until the state
+// machine resolves the commit (invariant 1).
+func (n *Node) commitHook(r kvsep.Range) error {
+	slot := int(r.Segment % uint64(n.stageSlots))
+	copy(n.stage.Bytes()[slot*n.segSize+int(r.Offset):], r.Data)
+	n.mu.Lock()
+	if n.mu.closed {
+		n.mu.Unlock()
+		return ErrClosed
+	}
+	cid, err := n.mu.sm.Append(r.Segment, uint64(r.Offset), uint64(len(r.Data)))
+	if err != nil {
+		n.mu.Unlock()
+		return err
+	}
+	ch := make(chan error, 1)
+	n.mu.waits[cid] = ch
+	n.processLocked()
+	n.mu.Unlock()
+	return <-ch
+}
+
+// segmentSealed tells backups to persist the segment. The staged copy of
+// the segment is complete: every commit hook of its bytes has returned.
+func (n *Node) segmentSealed(num uint64, buf []byte) {
+	slot := int(num % uint64(n.stageSlots))
+	// The engine pads a sealed segment; stage the whole image so the slot
+	// backups persist is byte-identical to the primary's file.
+	copy(n.stage.Bytes()[slot*n.segSize:(slot+1)*n.segSize], buf)
+	sum := crc32c(buf)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if err := n.mu.sm.Seal(num, uint64(len(buf)), sum); err != nil {
+		n.opts.Logger.Warn("segment sealed while fenced", "segment", num, "err", err)
+		return
+	}
+	n.processLocked()
+}
+
+// processLocked carries out what the state machine asks.
+func (n *Node) processLocked() {
+	for {
+		rd := n.mu.sm.Ready()
+		if rd.Empty() {
+			return
+		}
+		for _, o := range rd.Out {
+			p := n.mu.peers[o.To]
+			if p == nil {
+				continue // dropped in this same Ready; its writes fail below
+			}
+			if err := p.post(n, o); err != nil {
+				n.mu.sm.RemoveBackup(o.To, err)
+			}
+		}
+		for _, res := range rd.Results {
+			if ch := n.mu.waits[res.ID]; ch != nil {
+				ch <- res.Err
+				delete(n.mu.waits, res.ID)
+			}
+		}
+		for _, d := range rd.Dropped {
+			n.opts.Logger.Warn("backup left the replica set", "backup", d.Backup, "reason", d.Reason)
+			if p := n.mu.peers[d.Backup]; p != nil {
+				delete(n.mu.peers, d.Backup)
+				p.conn.Close() // its goroutine reports the failed writes and exits
+			}
+		}
+		if len(rd.ReleasedChunks) > 0 {
+			n.mu.chunkFree = append(n.mu.chunkFree, rd.ReleasedChunks...)
+			n.mu.chunkCond.Broadcast()
+		}
+	}
+}
+
+func (n *Node) acceptLoop() {
+	defer n.wg.Done()
+	for {
+		conn, err := n.ln.Accept(n.ctx)
+		if err != nil {
+			if n.ctx.Err() != nil || errors.Is(err, rdma.ErrClosed) {
+				return
+			}
+			n.opts.Logger.Warn("refused a backup", "err", err)
+			continue
+		}
+		p, err := newPeer(n, conn)
+		if err != nil {
+			n.opts.Logger.Warn("backup connection failed", "remote", conn.RemoteAddr(), "err", err)
+			conn.Close()
+			continue
+		}
+		n.wg.Add(1)
+		go p.run(n)
+	}
+}
+
+func (n *Node) tickLoop() {
+	defer n.wg.Done()
+	t := time.NewTicker(n.opts.Tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-t.C:
+			n.mu.Lock()
+			n.mu.sm.Tick()
+			n.processLocked()
+			n.mu.Unlock()
+		}
+	}
+}
+
+// Close closes the engine (which flushes; the flush is shipped like any
+// other), waits a bounded time for backups to acknowledge everything, then
+// disconnects them, stops the node's goroutines and releases its memory.
+func (n *Node) Close() error {
+	n.mu.Lock()
+	if n.mu.closed {
+		n.mu.Unlock()
+		return nil
+	}
+	n.mu.Unlock()
+	var errs []error
+	if n.db != nil {
+		errs = append(errs, n.db.Close())
+	}
+	deadline := time.Now().Add(n.opts.HeartbeatTimeout)
+	n.mu.Lock()
+	for !n.mu.sm.Idle(n.mu.lastEdit) && time.Now().Before(deadline) && len(n.mu.peers) > 0 {
+		n.mu.Unlock()
+		time.Sleep(n.opts.Tick / 4) // polling a bounded shutdown, not synchronising a test
+		n.mu.Lock()
+	}
+	n.mu.closed = true
+	for id, ch := range n.mu.waits {
+		ch <- ErrClosed
+		delete(n.mu.waits, id)
+	}
+	for _, p := range n.mu.peers {
+		p.conn.Close()
+	}
+	n.mu.chunkCond.Broadcast()
+	n.mu.Unlock()
+	n.cancel()
+	if n.ln != nil {
+		errs = append(errs, n.ln.Close())
+	}
+	n.wg.Wait()
+	errs = append(errs, n.release())
+	return errors.Join(errs...)
+}
+
+func (n *Node) release() error {
+	var errs []error
+	for _, r := range []*rdma.Region{n.stage, n.chunks} {
+		if r != nil {
+			errs = append(errs, r.Close())
+		}
+	}
+	n.stage, n.chunks = nil, nil
+	return errors.Join(errs...)
+}

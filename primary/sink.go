@@ -1,0 +1,182 @@
+package primary
+
+import (
+	"fmt"
+
+	"github.com/talos-kv/talos/index"
+	"github.com/talos-kv/talos/replication"
+)
+
+// acquireChunk returns a free chunk buffer, waiting for one; ok is false
+// once the node is closed. Called without the mutex.
+func (n *Node) acquireChunk() (replication.ChunkRef, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for len(n.mu.chunkFree) == 0 && !n.mu.closed {
+		n.mu.chunkCond.Wait()
+	}
+	if n.mu.closed {
+		return 0, false
+	}
+	ref := n.mu.chunkFree[len(n.mu.chunkFree)-1]
+	n.mu.chunkFree = n.mu.chunkFree[:len(n.mu.chunkFree)-1]
+	return ref, true
+}
+
+func (n *Node) chunkBuf(ref replication.ChunkRef) []byte {
+	off := int(ref) * n.opts.ChunkSize
+	return n.chunks.Bytes()[off : off+n.opts.ChunkSize]
+}
+
+// objectStream cuts an object's bytes into chunks and offers each full
+// chunk to the state machine. Not safe for concurrent use (one writer per
+// object).
+type objectStream struct {
+	n       *Node
+	kind    replication.ObjectKind
+	id      uint64
+	ref     replication.ChunkRef
+	have    bool // ref holds a buffer being filled
+	fill    int  // data bytes in the buffer
+	off     uint64
+	started bool
+}
+
+func (s *objectStream) write(p []byte) error {
+	maxData := s.n.opts.ChunkSize - replication.ChunkHeaderSize
+	for len(p) > 0 {
+		if !s.have {
+			ref, ok := s.n.acquireChunk()
+			if !ok {
+				return ErrClosed
+			}
+			s.ref, s.have, s.fill = ref, true, 0
+		}
+		k := copy(s.n.chunkBuf(s.ref)[replication.ChunkHeaderSize+s.fill:], p[:min(len(p), maxData-s.fill)])
+		s.fill += k
+		p = p[k:]
+		if s.fill == maxData {
+			if err := s.ship(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// ship offers the buffer being filled (possibly empty: every object has a
+// chunk at offset 0).
+func (s *objectStream) ship() error {
+	if !s.have {
+		ref, ok := s.n.acquireChunk()
+		if !ok {
+			return ErrClosed
+		}
+		s.ref, s.have, s.fill = ref, true, 0
+	}
+	buf := s.n.chunkBuf(s.ref)
+	s.n.mu.Lock()
+	defer s.n.mu.Unlock()
+	h := replication.ChunkHeader{Kind: s.kind, Epoch: s.n.mu.sm.Epoch(), ID: s.id, Offset: s.off}
+	size := replication.EncodeChunk(buf, h, buf[replication.ChunkHeaderSize:replication.ChunkHeaderSize+s.fill])
+	if err := s.n.mu.sm.Chunk(s.kind, s.id, s.off, s.ref, uint64(size)); err != nil {
+		s.n.mu.chunkFree = append(s.n.mu.chunkFree, s.ref)
+		s.have = false
+		return err
+	}
+	s.off += uint64(s.fill)
+	s.have, s.started = false, true
+	s.n.processLocked()
+	return nil
+}
+
+// end ships what is buffered and ends the object.
+func (s *objectStream) end(length uint64, crc uint32, ckSeg, ckOff uint64) error {
+	if s.fill > 0 || !s.started {
+		if err := s.ship(); err != nil {
+			return err
+		}
+	}
+	if s.off != length {
+		return fmt.Errorf("primary: %s %d streamed %d bytes, ends at %d", s.kind, s.id, s.off, length)
+	}
+	s.n.mu.Lock()
+	defer s.n.mu.Unlock()
+	if err := s.n.mu.sm.ObjectEnd(s.kind, s.id, length, crc, ckSeg, ckOff); err != nil {
+		return err
+	}
+	s.n.processLocked()
+	return nil
+}
+
+func (s *objectStream) abort() {
+	s.n.mu.Lock()
+	defer s.n.mu.Unlock()
+	if s.have {
+		s.n.mu.chunkFree = append(s.n.mu.chunkFree, s.ref)
+		s.n.mu.chunkCond.Broadcast()
+		s.have = false
+	}
+	if s.started {
+		if err := s.n.mu.sm.ObjectAbort(s.kind, s.id); err == nil {
+			s.n.processLocked()
+		}
+	}
+}
+
+// tableSink streams a table being written to the backups.
+type tableSink struct{ s objectStream }
+
+func (n *Node) tableCreated(info index.TableCreateInfo) index.TableSink {
+	return &tableSink{objectStream{n: n, kind: replication.ObjectTable, id: info.Num}}
+}
+
+func (t *tableSink) Write(p []byte) error { return t.s.write(p) }
+
+func (t *tableSink) Finish(meta index.TableMeta) error {
+	return t.s.end(meta.Size, meta.Checksum, 0, 0)
+}
+
+func (t *tableSink) Abort() { t.s.abort() }
+
+// editApplied ships a durable version edit. Flushes and compactions ship
+// their tables first (the sink finished before the edit was logged).
+func (n *Node) editApplied(info index.EditInfo) {
+	b := info.Edit.Encode()
+	n.mu.Lock()
+	n.mu.lastEdit++
+	id := n.mu.lastEdit
+	n.mu.Unlock()
+	s := objectStream{n: n, kind: replication.ObjectEdit, id: id}
+	var ckSeg, ckOff uint64
+	if c := info.Edit.Checkpoint; c != nil {
+		ckSeg, ckOff = c.Segment, c.Offset
+	}
+	err := s.write(b)
+	if err == nil {
+		err = s.end(uint64(len(b)), crc32c(b), ckSeg, ckOff)
+	}
+	if err != nil {
+		s.abort()
+		n.opts.Logger.Error("could not ship a version edit", "reason", info.Reason, "err", err)
+	}
+}
+
+// teeSink passes a table's bytes to two sinks.
+type teeSink struct{ a, b index.TableSink }
+
+func (t teeSink) Write(p []byte) error {
+	if err := t.a.Write(p); err != nil {
+		return err
+	}
+	return t.b.Write(p)
+}
+
+func (t teeSink) Finish(m index.TableMeta) error {
+	if err := t.a.Finish(m); err != nil {
+		return err
+	}
+	return t.b.Finish(m)
+}
+
+func (t teeSink) Abort() { t.a.Abort(); t.b.Abort() }
