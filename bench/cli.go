@@ -36,8 +36,9 @@ Every combination of --targets, --growth-factors, --mixes, --modes and
 (the load phase first). Each phase of each run gives one record per node.
 
 Output: a table on stdout; with --out DIR also DIR/results.json (the records),
-DIR/results.csv (the same, flat) and DIR/run.json (seed, configuration,
-machine, ship-index/build-index ratios when both modes ran).
+DIR/results.csv (the same, flat), DIR/run.json (seed, configuration,
+machine, ship-index/build-index ratios when both modes ran), DIR/plots/
+(SVG and PNG) and DIR/report.md (our figures beside the published ones).
 
 Ctrl-C stops the phase in progress cleanly; what was measured is kept and
 written, and the command exits with status 130.
@@ -71,7 +72,8 @@ func Command(ctx context.Context, name string, args []string, stdout, stderr io.
 		seed      = fs.Uint64("seed", 1, "seed of every generator: the same seed gives the same operations")
 		dir       = fs.String("dir", "", "directory for the stores' files (one subdirectory per run); empty: a temporary directory, removed afterwards")
 		keep      = fs.Bool("keep", false, "keep each run's store files instead of removing them")
-		out       = fs.String("out", "", "write results.json, results.csv and run.json into this directory")
+		out       = fs.String("out", "", "write results.json, results.csv and run.json into this directory (and plots/ and report.md unless --plots=false)")
+		plots     = fs.Bool("plots", true, "with --out, also draw SVG and PNG plots of I/O amplification and CPU per operation by mix and growth factor into DIR/plots and write DIR/report.md")
 		settle    = fs.Bool("settle", false, "after each phase wait for flushes and compactions (counted in the phase's I/O and CPU, not in its duration)")
 		syncW     = fs.Bool("sync", false, "sync every write before acknowledging it (default: each store's default, logged but not synced)")
 		progress  = fs.String("progress", "auto", "progress bar with rate and ETA on stderr: auto (when stderr is a terminal), always or never")
@@ -162,7 +164,7 @@ func Command(ctx context.Context, name string, args []string, stdout, stderr io.
 			err = werr
 		}
 		if *out != "" {
-			if werr := WriteResults(*out, res, append([]string{name}, args...)); werr != nil && err == nil {
+			if werr := WriteResults(*out, res, append([]string{name}, args...), *plots); werr != nil && err == nil {
 				err = werr
 			}
 		}

@@ -48,10 +48,11 @@ type ModeRatio struct {
 
 // Figures are the derived figures ModeRatios compares.
 var Figures = map[string]func(*Record) float64{
-	"io_amplification": func(r *Record) float64 { return r.IOAmplification },
-	"cpu_us_per_op":    func(r *Record) float64 { return r.CPUUsPerOp },
-	"net_bytes_per_op": func(r *Record) float64 { return r.NetBytesPerOp },
-	"ops_per_sec":      func(r *Record) float64 { return r.OpsPerSec },
+	"io_amplification":       func(r *Record) float64 { return r.IOAmplification },
+	"block_io_amplification": func(r *Record) float64 { return r.BlockIOAmplification },
+	"cpu_us_per_op":          func(r *Record) float64 { return r.CPUUsPerOp },
+	"net_bytes_per_op":       func(r *Record) float64 { return r.NetBytesPerOp },
+	"ops_per_sec":            func(r *Record) float64 { return r.OpsPerSec },
 }
 
 // ModeRatios returns figure(numMode)/figure(denMode) for every pair of

@@ -108,9 +108,10 @@ func (res *Result) Info(cmdline []string) RunInfo {
 }
 
 // WriteResults writes dir/results.json (the records), dir/results.csv (the
-// same, flattened) and dir/run.json (seed, configuration, machine, and the
-// ship-index/build-index ratios when both modes ran).
-func WriteResults(dir string, res *Result, cmdline []string) error {
+// same, flattened), dir/run.json (seed, configuration, machine, and the
+// ship-index/build-index ratios when both modes ran) and, with plots,
+// dir/plots/*.svg and *.png and dir/report.md.
+func WriteResults(dir string, res *Result, cmdline []string, plots bool) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
@@ -132,7 +133,25 @@ func WriteResults(dir string, res *Result, cmdline []string) error {
 		f.Close()
 		return err
 	}
-	return f.Close()
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	if !plots {
+		return nil
+	}
+	files, err := WritePlots(filepath.Join(dir, "plots"), recs)
+	if err != nil {
+		return err
+	}
+	rf, err := os.Create(filepath.Join(dir, "report.md"))
+	if err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	if err := WriteReport(rf, res, cmdline, files); err != nil {
+		rf.Close()
+		return fmt.Errorf("bench: report: %w", err)
+	}
+	return rf.Close()
 }
 
 func writeJSON(path string, v any) error {

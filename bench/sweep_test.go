@@ -47,7 +47,7 @@ func TestSweepWritesResults(t *testing.T) {
 		}
 	}
 	out := t.TempDir()
-	if err := WriteResults(out, res, []string{"talosbench", "--test"}); err != nil {
+	if err := WriteResults(out, res, []string{"talosbench", "--test"}, true); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(filepath.Join(out, "results.json"))
@@ -82,6 +82,13 @@ func TestSweepWritesResults(t *testing.T) {
 		if !strings.Contains(","+header+",", ","+f+",") {
 			t.Errorf("results.csv lacks column %q", f)
 		}
+	}
+	report, err := os.ReadFile(filepath.Join(out, "report.md"))
+	if err != nil || !bytes.Contains(report, []byte("# Talos bench report")) || !bytes.Contains(report, []byte("plots/io_amplification-by-mix-e-node-gf4.png")) {
+		t.Fatalf("report.md (%v):\n%s", err, report)
+	}
+	if _, err := os.Stat(filepath.Join(out, "plots", "cpu_us_per_op-vs-gf-load-a-node.svg")); err != nil {
+		t.Fatal(err)
 	}
 	var table bytes.Buffer
 	if err := WriteTable(&table, res.Records); err != nil {
