@@ -178,3 +178,54 @@ func (w tWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(p)))
 	return len(p), nil
 }
+
+// TestTakeoverKeepsAcknowledgedWrites: under ack memory a write is
+// acknowledged once it is in the backups' memory. When the primary is lost,
+// a backup that persists what it received and opens its directory as the
+// next primary serves every acknowledged write.
+func TestTakeoverKeepsAcknowledgedWrites(t *testing.T) {
+	c := startCluster(t, 2)
+	acked := map[string]string{}
+	for i := 0; i < 3000; i++ {
+		k, v := fmt.Sprintf("key-%05d", i%1200), fmt.Sprintf("value-%d-%s", i, strings.Repeat("x", i%90))
+		b := new(engine.Batch)
+		b.Set([]byte(k), []byte(v))
+		require.NoError(t, c.p.Apply(b))
+		acked[k] = v
+	}
+	// The primary is lost: backups stop hearing from it.
+	c.cancel()
+	c.wg.Wait()
+	b := c.backups[0]
+	require.NoError(t, b.PrepareTakeover())
+	require.NoError(t, b.Close())
+	require.NoError(t, c.backups[1].Close())
+
+	// The old primary cannot acknowledge any more writes.
+	nb := new(engine.Batch)
+	nb.Set([]byte("late"), []byte("write"))
+	require.Error(t, c.p.Apply(nb))
+
+	prov := openProvider(t)
+	np, err := primary.Open(c.dirs[1], smallEngine(), primary.Options{Listen: "127.0.0.1:0", Provider: prov})
+	require.NoError(t, err)
+	require.Equal(t, uint64(2), np.Epoch(), "the promoted backup takes the next epoch")
+	for k, v := range acked {
+		got, err := np.DB().Get([]byte(k))
+		require.NoError(t, err, "acknowledged key %s lost", k)
+		require.Equal(t, v, string(got))
+	}
+	nb = new(engine.Batch)
+	nb.Set([]byte("after"), []byte("promotion"))
+	require.NoError(t, np.Apply(nb))
+	require.NoError(t, np.Close())
+	require.NoError(t, prov.Close())
+	// The old primary's engine stopped when a commit could not be held by
+	// enough backups; closing it reports that.
+	if err := c.p.Close(); err != nil {
+		require.ErrorIs(t, err, engine.ErrStopped)
+	}
+	for _, p := range c.provs {
+		require.NoError(t, p.Close())
+	}
+}
