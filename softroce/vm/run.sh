@@ -196,14 +196,16 @@ guest=$share/guest.sh
 {
 	echo '#!/bin/sh'
 	echo '# Written by softroce/vm/run.sh from the suite file.'
-	echo '. /mnt/guest-lib.sh'
-	echo 'export PATH=/mnt:$PATH LD_LIBRARY_PATH=/mnt/lib'
+	echo '# Run from tmpfs: paging binaries in over 9p is slow under TCG.'
+	echo 'mkdir -p /tmp/w && cp -a /mnt/. /tmp/w/ && cd /tmp/w || exit 125'
+	echo '. /tmp/w/guest-lib.sh'
+	echo 'export PATH=/tmp/w:$PATH LD_LIBRARY_PATH=/tmp/w/lib'
 	echo 'rc=0 n=0'
 	echo 'step() {'
 	echo '	n=$((n + 1))'
 	echo '	echo "=== guest step $n: $1"'
 	echo '	read -r t0 _ </proc/uptime'
-	echo '	sh -c ". /mnt/guest-lib.sh; $1" </dev/null 2>&1'
+	echo '	sh -c ". /tmp/w/guest-lib.sh; $1" </dev/null 2>&1'
 	echo '	r=$?'
 	echo '	read -r t1 _ </proc/uptime'
 	echo '	if [ $r -eq 0 ]; then res=ok; else res="FAILED (exit $r)"; rc=1; fi'
@@ -313,13 +315,14 @@ if [ -n "$lat_perf" ] && [ -n "$lat_talos" ]; then
 	awk -v t="$lat_talos" -v p="$lat_perf" 'BEGIN {printf "softroce-vm: latency talos %.2f us vs ib_write_lat %.2f us (ratio %.2f)\n", t / 1000, p, t / 1000 / p}'
 fi
 
-# The Go tests that ran in the guest, by name, and the closing count.
+# The Go tests (and subtests) that ran in the guest, by name, and the
+# closing count.
 dev=$(sed -n 's/^softroce: \([^ ]*\) is up on \(.*\)$/\1 on \2/p' "$log" | head -n1)
 say "RDMA device in the guest: ${dev:-none was created}"
-npass=$(grep -c '^--- PASS: ' "$log" || true)
-nfail=$(grep -c '^--- FAIL: ' "$log" || true)
+npass=$(grep -Ec '^ *--- PASS: ' "$log" || true)
+nfail=$(grep -Ec '^ *--- FAIL: ' "$log" || true)
 nbench=$(grep -Ec '^Benchmark[^ ]+[[:space:]]+[0-9]' "$log" || true)
-grep -E '^--- (PASS|FAIL): ' "$log" | sed 's/^/softroce-vm: /' || true
+grep -E '^ *--- (PASS|FAIL): ' "$log" | sed 's/^/softroce-vm: /' || true
 grep -E '^Benchmark[^ ]+[[:space:]]+[0-9]' "$log" | sed 's/^/softroce-vm: /' || true
 say "$nbench benchmark results"
 # The closing line: the guest's Go tests, counted.
