@@ -97,9 +97,10 @@ func (c *client) dispatch(args [][]byte) {
 		c.w.Error(fmt.Sprintf("ERR unknown command '%s', with args beginning with: %s", truncate(args[0], 128), b.String()))
 		return
 	}
+	start := time.Now()
 	c.info.Lock()
 	c.info.lastCmd = spec.name
-	c.info.lastActive = time.Now()
+	c.info.lastActive = start
 	c.info.Unlock()
 	if !c.authed && spec.flags&flagNoAuth == 0 {
 		c.w.Error(errNoAuth)
@@ -118,7 +119,6 @@ func (c *client) dispatch(args [][]byte) {
 			return
 		}
 	}
-	start := time.Now()
 	before := c.w.Errors
 	spec.handler(c, args)
 	spec.latency.Observe(time.Since(start).Seconds())

@@ -132,7 +132,7 @@ func serveSettings() []setting {
 			return nil
 		})
 	g, st = str(func(c *serveConfig) *string { return &c.MetricsListen })
-	add("metrics-listen", "metrics_listen", "Prometheus metrics address host:port, served at /metrics (empty: no metrics endpoint)", g, st)
+	add("metrics-listen", "metrics_listen", "HTTP address host:port serving Prometheus metrics at /metrics and Go profiles at /debug/pprof/ (empty: none)", g, st)
 	g, st = str(func(c *serveConfig) *string { return &c.RequirePass })
 	add("requirepass", "requirepass", "password clients must give with AUTH or HELLO (empty: no authentication)", g, st)
 	g, st = str(func(c *serveConfig) *string { return &c.ClusterToken })
