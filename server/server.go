@@ -291,6 +291,14 @@ func (c *client) serve() {
 	log := c.srv.opts.Logger
 	for !c.quit && !c.srv.closing.Load() {
 		args, err := c.r.ReadCommand()
+		for err == nil && args != nil {
+			if c.plainSet(args) && c.r.CommandBuffered() {
+				args, err = c.setRun(args)
+				continue
+			}
+			c.dispatch(args)
+			args = nil
+		}
 		if err != nil {
 			var pe *resp.ProtocolError
 			if errors.As(err, &pe) {
@@ -300,7 +308,6 @@ func (c *client) serve() {
 			}
 			break
 		}
-		c.dispatch(args)
 		if c.w.Buffered() > 64<<10 {
 			if c.w.Flush() != nil {
 				break

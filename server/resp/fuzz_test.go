@@ -46,3 +46,29 @@ func FuzzReadCommand(f *testing.F) {
 		}
 	})
 }
+
+// FuzzCommandBuffered checks that CommandBuffered never promises a request
+// that ReadCommand cannot deliver from the buffer alone.
+func FuzzCommandBuffered(f *testing.F) {
+	f.Add([]byte("*2\r\n$3\r\nGET\r\n$1\r\nk\r\n"))
+	f.Add([]byte("*1\r\n$4\r\nPING\r\n*1\r\n$4\r\nPI"))
+	f.Add([]byte("*1\r\n$-1\r\n"))
+	limits := Limits{MaxArgs: 64, MaxBulkLen: 1 << 10, MaxRequestBytes: 4 << 10, MaxInlineLen: 1 << 10}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		if len(in) > 16<<10 {
+			return
+		}
+		br := bufio.NewReaderSize(bytes.NewReader(in), 16<<10)
+		r := NewReader(br, limits)
+		br.Peek(len(in))
+		if !r.CommandBuffered() {
+			return
+		}
+		// The stream holds nothing beyond the buffer: needing more bytes
+		// would be io.ErrUnexpectedEOF.
+		args, err := r.ReadCommand()
+		if err != nil || len(args) == 0 {
+			t.Fatalf("CommandBuffered promised a request; ReadCommand = %q, %v", args, err)
+		}
+	})
+}

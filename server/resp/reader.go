@@ -413,3 +413,53 @@ func printable(c byte) string {
 	}
 	return fmt.Sprintf("\\x%02x", c)
 }
+
+// CommandBuffered reports whether a whole, well-formed multibulk request
+// (at least one argument, within the limits) is already buffered, so that
+// ReadCommand will return it without reading from the stream. It returns
+// false when unsure; it never consumes input.
+func (r *Reader) CommandBuffered() bool {
+	n := r.br.Buffered()
+	if n == 0 {
+		return false
+	}
+	b, _ := r.br.Peek(n)
+	return completeRequest(b, &r.limits)
+}
+
+func completeRequest(b []byte, l *Limits) bool {
+	if len(b) == 0 || b[0] != '*' {
+		return false
+	}
+	line := func(p int) (int64, int, bool) { // value and position after CRLF
+		i := bytes.IndexByte(b[p:], '\n')
+		if i < 3 || i > maxHeaderLine || b[p+i-1] != '\r' {
+			return 0, 0, false
+		}
+		v, ok := parseInt(b[p+1 : p+i-1])
+		return v, p + i + 1, ok
+	}
+	n, pos, ok := line(0)
+	if !ok || n < 1 || n > int64(l.MaxArgs) {
+		return false
+	}
+	total := int64(0)
+	for k := int64(0); k < n; k++ {
+		if pos >= len(b) || b[pos] != '$' {
+			return false
+		}
+		bl, next, ok := line(pos)
+		if !ok || bl < 0 || bl > int64(l.MaxBulkLen) {
+			return false
+		}
+		total += bl
+		if total > int64(l.MaxRequestBytes) {
+			return false
+		}
+		pos = next + int(bl) + 2
+		if pos > len(b) || b[pos-2] != '\r' || b[pos-1] != '\n' {
+			return false
+		}
+	}
+	return true
+}

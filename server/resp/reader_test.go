@@ -117,3 +117,34 @@ func TestLimitsValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestCommandBuffered(t *testing.T) {
+	full := string(AppendCommand(nil, []byte("SET"), []byte("k"), []byte("v")))
+	for _, tc := range []struct {
+		in   string
+		want bool
+	}{
+		{full, true},
+		{full + "*1\r\n", true},
+		{full[:len(full)-1], false},
+		{full[:5], false},
+		{"PING\r\n", false}, // inline requests are never reported
+		{"*0\r\n", false},
+		{"*1\r\n$-1\r\n", false},
+		{"*1\r\n:1\r\n", false},
+		{"*1\r\n$1\r\nab\r\n", false},
+		{"*1\r\n$2000\r\n" + strings.Repeat("x", 2000) + "\r\n", false}, // over MaxBulkLen
+	} {
+		br := bufio.NewReader(strings.NewReader(tc.in))
+		r := NewReader(br, Limits{MaxBulkLen: 1000})
+		br.Peek(len(tc.in)) // fill the buffer
+		if got := r.CommandBuffered(); got != tc.want {
+			t.Errorf("CommandBuffered(%q) = %v, want %v", tc.in, got, tc.want)
+		}
+		if tc.want {
+			if _, err := r.ReadCommand(); err != nil {
+				t.Errorf("ReadCommand after CommandBuffered(%q): %v", tc.in, err)
+			}
+		}
+	}
+}
