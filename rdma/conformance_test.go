@@ -453,7 +453,7 @@ func testPeerDisconnect(t *testing.T, env conformanceEnv) {
 		}
 		return pr.b.Post(wrs)
 	}
-	if err := post(8); err != nil {
+	if err := post(48); err != nil {
 		t.Fatalf("Post: %v", err)
 	}
 	requireOK(t, waitN(t, ctx, pr.b, 1))
@@ -638,7 +638,8 @@ func testRefusedToken(t *testing.T, env conformanceEnv) {
 	go func() {
 		c, err := l.Accept(ctx)
 		if err == nil {
-			defer c.Close()
+			// Closed before the test goes on to close the provider.
+			err = c.Close()
 		}
 		acc <- err
 	}()
@@ -686,6 +687,34 @@ func testLocalValidation(t *testing.T, env conformanceEnv) {
 		t.Fatalf("Post of 4 into a queue of 4: %v", err)
 	}
 	requireOK(t, waitN(t, testCtx(t), pr.b, 4))
+	// Unsignaled requests keep their slots until a completion is reaped:
+	// without a Poll the queue stays full, on both providers alike.
+	for i := range wrs {
+		wrs[i].Signaled = false
+	}
+	if err := pr.b.Post(wrs[:4]); err != nil {
+		t.Fatalf("Post of 4 unsignaled: %v", err)
+	}
+	if err := pr.b.Post(wrs[4:]); !errors.Is(err, ErrQueueFull) {
+		t.Fatalf("Post into a full queue before any Poll: %v, want ErrQueueFull", err)
+	}
+	ctx := testCtx(t)
+	wrs[4].Signaled = true
+	for {
+		if n, err := pr.b.Poll(make([]Completion, 4)); n != 0 || err != nil {
+			t.Fatalf("Poll with only unsignaled requests outstanding: %d, %v", n, err)
+		}
+		err := pr.b.Post(wrs[4:])
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, ErrQueueFull) || ctx.Err() != nil {
+			t.Fatalf("Post while polling frees slots: %v (%v)", err, ctx.Err())
+		}
+	}
+	if cs := waitN(t, ctx, pr.b, 1); cs[0].ID != 4 || cs[0].Err != nil {
+		t.Fatalf("completion %+v, want id 4 ok", cs[0])
+	}
 	if err := pr.a.PostRecv([]RecvRequest{{ID: 1}, {ID: 2}, {ID: 3}}); !errors.Is(err, ErrQueueFull) {
 		t.Fatalf("PostRecv of 3 into a queue of 2: %v, want ErrQueueFull", err)
 	}

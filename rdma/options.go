@@ -30,6 +30,12 @@ type Options struct {
 	// MaxInline is the largest payload sent inline (copied into the work
 	// request at post time). Zero means 64; negative disables inline.
 	MaxInline int
+	// SpinPoll is how long the verbs provider's Wait keeps polling the
+	// completion queue before it arms it and sleeps on the completion
+	// channel: a sleep costs an interrupt and a wake-up, far more than a
+	// small write takes. Zero means 50µs; negative never spins. The TCP
+	// provider ignores it.
+	SpinPoll time.Duration
 	// HandshakeTimeout bounds connection set-up steps (address and route
 	// resolution, the TCP hello). Zero means 10s.
 	HandshakeTimeout time.Duration
@@ -54,6 +60,12 @@ func (o *Options) EnsureDefaults() {
 	}
 	if o.HandshakeTimeout == 0 {
 		o.HandshakeTimeout = 10 * time.Second
+	}
+	if o.SpinPoll == 0 {
+		o.SpinPoll = 50 * time.Microsecond
+	}
+	if o.SpinPoll < 0 {
+		o.SpinPoll = 0
 	}
 }
 

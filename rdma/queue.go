@@ -80,19 +80,32 @@ func (q *sendQueue) flush(cause error, out []Completion) []Completion {
 	return out
 }
 
-// recvQueue tracks posted receives in order.
+// recvQueue tracks posted receives in order. A receive keeps its slot
+// until its completion has been returned by Poll or Wait (unreaped), as a
+// verbs receive queue entry does until its completion is polled.
 type recvQueue struct {
-	slots  []RecvRequest
-	head   uint64
-	tail   uint64
-	device string
+	slots    []RecvRequest
+	head     uint64
+	tail     uint64
+	unreaped int
+	device   string
 }
 
 func newRecvQueue(depth int, device string) *recvQueue {
 	return &recvQueue{slots: make([]RecvRequest, depth), device: device}
 }
 
-func (q *recvQueue) free() int        { return len(q.slots) - int(q.head-q.tail) }
+func (q *recvQueue) free() int        { return len(q.slots) - int(q.head-q.tail) - q.unreaped }
+
+// reap releases the slots of the receive completions in cs, which are
+// being returned to the caller.
+func (q *recvQueue) reap(cs []Completion) {
+	for _, c := range cs {
+		if c.Op == OpRecv || c.Op == OpRecvImm {
+			q.unreaped--
+		}
+	}
+}
 func (q *recvQueue) outstanding() int { return int(q.head - q.tail) }
 
 func (q *recvQueue) push(rr *RecvRequest) uint64 {
@@ -121,6 +134,7 @@ func (q *recvQueue) complete(seq uint64, c Completion, cause error, out []Comple
 	rr := q.slots[seq%uint64(len(q.slots))]
 	q.slots[seq%uint64(len(q.slots))] = RecvRequest{}
 	q.tail++
+	q.unreaped++
 	c.ID = rr.ID
 	if c.Status != StatusSuccess {
 		if c.Op == 0 {

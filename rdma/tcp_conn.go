@@ -39,6 +39,10 @@ type tcpConn struct {
 		pending   []tcpOut // posted, not yet handed to the sender
 		ackSeq    uint64   // highest peer request placed, to acknowledge
 		ackDue    bool
+		// acked is one past the highest of our requests the peer has
+		// acknowledged. Acks are applied to sq when the caller polls, so
+		// send slots are freed when completions are reaped, as with verbs.
+		acked uint64
 		nak       *frameHeader // the nak to send before closing
 		cq        []Completion
 		broken    error // wraps ErrConnBroken once broken
@@ -158,7 +162,9 @@ func (c *tcpConn) usableLocked() error {
 func (c *tcpConn) Poll(cs []Completion) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.applyAcksLocked()
 	n := copy(cs, c.mu.cq)
+	c.mu.rq.reap(cs[:n])
 	c.mu.cq = append(c.mu.cq[:0], c.mu.cq[n:]...)
 	if n == 0 && c.mu.broken != nil {
 		return 0, c.mu.broken
@@ -208,6 +214,7 @@ func (c *tcpConn) breakLocked(cause error) {
 		return
 	}
 	c.mu.broken = fmt.Errorf("%w: tcp connection %s -> %s: %w", ErrConnBroken, c.local, c.remote, cause)
+	c.applyAcksLocked()
 	c.mu.cq = c.mu.sq.flush(cause, c.mu.cq)
 	c.mu.cq = c.mu.rq.flush(cause, c.mu.cq)
 	c.mu.pending = nil
@@ -508,13 +515,20 @@ func (c *tcpConn) onAck(h frameHeader) bool {
 		return false
 	}
 	sq := c.mu.sq
-	if h.seq < sq.tail || h.seq >= sq.head {
-		c.breakLocked(fmt.Errorf("%w: ack for request %d from %s, outstanding are [%d, %d)", ErrCorruptFrame, h.seq, c.remote, sq.tail, sq.head))
+	if h.seq < c.mu.acked || h.seq >= sq.head {
+		c.breakLocked(fmt.Errorf("%w: ack for request %d from %s, unacknowledged are [%d, %d)", ErrCorruptFrame, h.seq, c.remote, c.mu.acked, sq.head))
 		return false
 	}
-	c.mu.cq = sq.complete(h.seq, StatusSuccess, 0, nil, c.mu.cq)
+	c.mu.acked = h.seq + 1
 	wake(c.cqWake)
 	return true
+}
+
+// applyAcksLocked turns the peer's acknowledgements into completions.
+func (c *tcpConn) applyAcksLocked() {
+	if c.mu.acked > c.mu.sq.tail {
+		c.mu.cq = c.mu.sq.complete(c.mu.acked-1, StatusSuccess, 0, nil, c.mu.cq)
+	}
 }
 
 func (c *tcpConn) onNak(h frameHeader) {
@@ -524,11 +538,12 @@ func (c *tcpConn) onNak(h frameHeader) {
 		return
 	}
 	sq := c.mu.sq
-	if h.seq < sq.tail || h.seq >= sq.head {
-		c.breakLocked(fmt.Errorf("%w: nak for request %d from %s, outstanding are [%d, %d)", ErrCorruptFrame, h.seq, c.remote, sq.tail, sq.head))
+	if h.seq < c.mu.acked || h.seq >= sq.head {
+		c.breakLocked(fmt.Errorf("%w: nak for request %d from %s, unacknowledged are [%d, %d)", ErrCorruptFrame, h.seq, c.remote, c.mu.acked, sq.head))
 		return
 	}
 	cause := fmt.Errorf("peer %s failed our request with sequence %d: %s", c.remote, h.seq, h.status)
+	c.applyAcksLocked()
 	c.mu.cq = sq.complete(h.seq, h.status, 0, nil, c.mu.cq)
 	c.breakLocked(cause)
 }

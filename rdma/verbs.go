@@ -747,6 +747,7 @@ func (c *verbsConn) pollLocked(cs []Completion) (int, error) {
 		if len(c.mu.ready) > 0 {
 			n := copy(cs, c.mu.ready)
 			c.mu.ready = append(c.mu.ready[:0], c.mu.ready[n:]...)
+			c.mu.rq.reap(cs[:n])
 			c.mu.Unlock()
 			return n, nil
 		}
@@ -809,6 +810,18 @@ func (c *verbsConn) translateLocked(wc verbsWC) {
 func (c *verbsConn) Wait(ctx context.Context, cs []Completion) (int, error) {
 	c.pollMu.Lock()
 	defer c.pollMu.Unlock()
+	if spin := c.p.opts.SpinPoll; spin > 0 {
+		until := time.Now().Add(spin)
+		for i := 1; ; i++ {
+			n, err := c.pollLocked(cs)
+			if n > 0 || err != nil {
+				return n, err
+			}
+			if i%16 == 0 && (ctx.Err() != nil || time.Now().After(until)) {
+				break
+			}
+		}
+	}
 	for {
 		n, err := c.pollLocked(cs)
 		if n > 0 || err != nil {
