@@ -95,7 +95,7 @@ func newRecvQueue(depth int, device string) *recvQueue {
 	return &recvQueue{slots: make([]RecvRequest, depth), device: device}
 }
 
-func (q *recvQueue) free() int        { return len(q.slots) - int(q.head-q.tail) - q.unreaped }
+func (q *recvQueue) free() int { return len(q.slots) - int(q.head-q.tail) - q.unreaped }
 
 // reap releases the slots of the receive completions in cs, which are
 // being returned to the caller.

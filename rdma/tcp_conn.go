@@ -42,11 +42,11 @@ type tcpConn struct {
 		// acked is one past the highest of our requests the peer has
 		// acknowledged. Acks are applied to sq when the caller polls, so
 		// send slots are freed when completions are reaped, as with verbs.
-		acked uint64
-		nak       *frameHeader // the nak to send before closing
-		cq        []Completion
-		broken    error // wraps ErrConnBroken once broken
-		closed    bool
+		acked  uint64
+		nak    *frameHeader // the nak to send before closing
+		cq     []Completion
+		broken error // wraps ErrConnBroken once broken
+		closed bool
 	}
 }
 
