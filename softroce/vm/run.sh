@@ -45,7 +45,7 @@ install_host_packages() {
 	say "installing host packages: ${missing[*]}"
 	export DEBIAN_FRONTEND=noninteractive
 	$sudo apt-get update -qq || die "apt-get update failed"
-	$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
+	$sudo apt-get install -y -qq -o DPkg::Lock::Timeout=300 --no-install-recommends "${missing[@]}" >/dev/null ||
 		die "apt-get install ${missing[*]} failed"
 }
 
