@@ -667,6 +667,7 @@ func testLocalValidation(t *testing.T, env conformanceEnv) {
 	src := mustRegion(t, pr.pb, 4096, AccessLocalWrite)
 	remote := pr.b.PeerRegions()[0]
 	for _, wr := range []WorkRequest{
+		{Op: OpWrite, Local: target, Length: 8, Remote: remote}, // the other provider's region
 		{Op: OpWrite, Local: src, LocalOffset: 4000, Length: 100, Remote: remote},
 		{Op: OpWrite, Length: 10, Remote: remote},
 		{Op: OpRecv, Local: src, Length: 10},

@@ -30,6 +30,8 @@ type Region struct {
 	release func() error
 	// handle is provider-private (the verbs ibv_mr).
 	handle unsafe.Pointer
+	// owner is the Provider that registered the region.
+	owner Provider
 }
 
 // Bytes returns the region's memory. It is invalid after Close.

@@ -58,6 +58,7 @@ func (p *tcpProvider) RegisterRegion(size int, access Access) (*Region, error) {
 		}
 	}
 	p.mu.regions[r.rkey] = r
+	r.owner = p
 	key := r.rkey
 	r.release = func() error {
 		p.mu.Lock()

@@ -92,7 +92,7 @@ func wake(ch chan struct{}) {
 
 func (c *tcpConn) Post(wrs []WorkRequest) error {
 	for i := range wrs {
-		if err := validateWR(&wrs[i]); err != nil {
+		if err := validateWR(&wrs[i], c.p); err != nil {
 			return err
 		}
 	}
@@ -133,7 +133,7 @@ func (c *tcpConn) Post(wrs []WorkRequest) error {
 
 func (c *tcpConn) PostRecv(rrs []RecvRequest) error {
 	for i := range rrs {
-		if err := validateRR(&rrs[i]); err != nil {
+		if err := validateRR(&rrs[i], c.p); err != nil {
 			return err
 		}
 	}

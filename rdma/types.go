@@ -122,8 +122,10 @@ type WorkRequest struct {
 	// Op is OpWrite, OpWriteImm or OpSend.
 	Op Opcode
 	// Local, LocalOffset and Length name the bytes to send. Local may be
-	// nil only when Length is 0. The bytes must not change until the
-	// request completes.
+	// nil only when Length is 0; it must be registered by the Provider
+	// that made the connection. The bytes must not change until the
+	// request completes (unless Length <= Options.MaxInline: those are
+	// copied at post time).
 	Local       *Region
 	LocalOffset int
 	Length      int
@@ -163,7 +165,7 @@ type Completion struct {
 // MaxMessageSize is the largest single work request, in both providers.
 const MaxMessageSize = 1 << 30
 
-func validateWR(wr *WorkRequest) error {
+func validateWR(wr *WorkRequest, p Provider) error {
 	switch wr.Op {
 	case OpWrite, OpWriteImm, OpSend:
 	default:
@@ -178,6 +180,9 @@ func validateWR(wr *WorkRequest) error {
 	if wr.Local == nil {
 		return fmt.Errorf("%w: id %d: %d bytes but no local region", ErrInvalidRequest, wr.ID, wr.Length)
 	}
+	if wr.Local.owner != p {
+		return fmt.Errorf("%w: id %d: local region was registered by another provider", ErrInvalidRequest, wr.ID)
+	}
 	if wr.LocalOffset < 0 || wr.LocalOffset > wr.Local.Len()-wr.Length {
 		return fmt.Errorf("%w: id %d: local range [%d, %d) outside region of %d bytes",
 			ErrInvalidRequest, wr.ID, wr.LocalOffset, wr.LocalOffset+wr.Length, wr.Local.Len())
@@ -188,7 +193,7 @@ func validateWR(wr *WorkRequest) error {
 	return nil
 }
 
-func validateRR(rr *RecvRequest) error {
+func validateRR(rr *RecvRequest, p Provider) error {
 	if rr.Length < 0 || rr.Length > MaxMessageSize {
 		return fmt.Errorf("%w: recv id %d: length %d outside [0, %d]", ErrInvalidRequest, rr.ID, rr.Length, MaxMessageSize)
 	}
@@ -197,6 +202,9 @@ func validateRR(rr *RecvRequest) error {
 	}
 	if rr.Region == nil {
 		return fmt.Errorf("%w: recv id %d: %d bytes but no region", ErrInvalidRequest, rr.ID, rr.Length)
+	}
+	if rr.Region.owner != p {
+		return fmt.Errorf("%w: recv id %d: region was registered by another provider", ErrInvalidRequest, rr.ID)
 	}
 	if rr.Offset < 0 || rr.Offset > rr.Region.Len()-rr.Length {
 		return fmt.Errorf("%w: recv id %d: range [%d, %d) outside region of %d bytes",

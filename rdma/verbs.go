@@ -166,7 +166,7 @@ func (p *verbsProvider) RegisterRegion(size int, access Access) (*Region, error)
 		_ = unmapRegion(r.buf)
 		return nil, err
 	}
-	r.handle, r.lkey, r.rkey = mr, lkey, rkey
+	r.handle, r.lkey, r.rkey, r.owner = mr, lkey, rkey, p
 	r.release = func() error {
 		err := p.dev.deregMR(mr)
 		p.mu.Lock()
@@ -636,7 +636,7 @@ func (c *verbsConn) Err() error {
 
 func (c *verbsConn) Post(wrs []WorkRequest) error {
 	for i := range wrs {
-		if err := validateWR(&wrs[i]); err != nil {
+		if err := validateWR(&wrs[i], c.p); err != nil {
 			return err
 		}
 	}
@@ -691,7 +691,7 @@ func (c *verbsConn) Post(wrs []WorkRequest) error {
 
 func (c *verbsConn) PostRecv(rrs []RecvRequest) error {
 	for i := range rrs {
-		if err := validateRR(&rrs[i]); err != nil {
+		if err := validateRR(&rrs[i], c.p); err != nil {
 			return err
 		}
 	}
