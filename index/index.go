@@ -150,7 +150,7 @@ func Open(dir string, opts Options) (*Index, error) {
 		x.releaseCache()
 		return nil, err
 	}
-	x.mem = newMemtable(x.mu.memID)
+	x.mem = newMemtable(x.mu.memID, x.opts.MemtableSize)
 	x.mu.memID++
 	x.mu.Lock()
 	x.installReadStateLocked()
@@ -485,7 +485,7 @@ func (x *Index) Apply(seq uint64, entries []Entry, end LogPos) {
 // flush. Called with applyMu and mu held.
 func (x *Index) rotateLocked() {
 	x.mu.imm = append(x.mu.imm, x.mem)
-	x.mem = newMemtable(x.mu.memID)
+	x.mem = newMemtable(x.mu.memID, x.opts.MemtableSize)
 	x.mu.memID++
 	old := x.installReadStateLocked()
 	// The replaced state holds the same version; dropping it never frees
@@ -604,11 +604,11 @@ func (x *Index) Get(key []byte, seq uint64) (value []byte, found bool, err error
 	return nil, false, nil
 }
 
-func memResult(n *mnode) ([]byte, bool, error) {
-	if n.kind() != KindSet {
+func memResult(n []byte) ([]byte, bool, error) {
+	if Kind(nodeTrailer(n)&0xff) != KindSet {
 		return nil, false, nil
 	}
-	return append([]byte(nil), n.value...), true, nil
+	return append([]byte(nil), nodeValue(n)...), true, nil
 }
 
 func (x *Index) getFromTable(t *table, key []byte, seq uint64) (value []byte, kind Kind, found bool, err error) {

@@ -1,0 +1,168 @@
+package index
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// The benchmarks run the index and Pebble v2 (default options, WAL on,
+// no sync) on the same keys in the same process, on the real file system.
+// Compare ns/op of the Index and Pebble sub-benchmarks.
+
+func benchKey(buf []byte, i uint64) []byte {
+	// Scrambled order so that writes are not sequential.
+	binary.BigEndian.PutUint64(buf, i*0x9e3779b97f4a7c15)
+	return buf[:8]
+}
+
+func BenchmarkApply(b *testing.B) {
+	for _, size := range []int{100, 1024} {
+		value := make([]byte, size)
+		for i := range value {
+			value[i] = byte(rand.Uint32())
+		}
+		b.Run(fmt.Sprintf("Index/value=%d", size), func(b *testing.B) {
+			x, err := Open(b.TempDir(), Options{FS: vfs.Default})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer x.Close()
+			ctx := context.Background()
+			var kb [8]byte
+			b.SetBytes(int64(size + 8))
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if err := x.MakeRoom(ctx); err != nil {
+					b.Fatal(err)
+				}
+				x.Apply(uint64(i+1), []Entry{{Kind: KindSet, Key: benchKey(kb[:], uint64(i)), Value: value}}, LogPos{})
+			}
+			if err := x.Flush(ctx); err != nil {
+				b.Fatal(err)
+			}
+		})
+		b.Run(fmt.Sprintf("Pebble/value=%d", size), func(b *testing.B) {
+			db, err := pebble.Open(b.TempDir(), &pebble.Options{Logger: quietLogger{}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer db.Close()
+			var kb [8]byte
+			b.SetBytes(int64(size + 8))
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if err := db.Set(benchKey(kb[:], uint64(i)), value, pebble.NoSync); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if err := db.Flush(); err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+}
+
+const benchGetKeys = 200_000
+
+func BenchmarkGet(b *testing.B) {
+	value := make([]byte, 100)
+	b.Run("Index", func(b *testing.B) {
+		x, err := Open(b.TempDir(), Options{FS: vfs.Default, MemtableSize: 4 << 20})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer x.Close()
+		ctx := context.Background()
+		var kb [8]byte
+		for i := 0; i < benchGetKeys; i++ {
+			if err := x.MakeRoom(ctx); err != nil {
+				b.Fatal(err)
+			}
+			x.Apply(uint64(i+1), []Entry{{Kind: KindSet, Key: benchKey(kb[:], uint64(i)), Value: value}}, LogPos{})
+		}
+		if err := x.Flush(ctx); err != nil {
+			b.Fatal(err)
+		}
+		if err := x.WaitIdle(ctx); err != nil {
+			b.Fatal(err)
+		}
+		rng := rand.New(rand.NewPCG(1, 1))
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			_, ok, err := x.Get(benchKey(kb[:], rng.Uint64N(benchGetKeys)), benchGetKeys+1)
+			if err != nil || !ok {
+				b.Fatal(ok, err)
+			}
+		}
+	})
+	b.Run("Pebble", func(b *testing.B) {
+		db, err := pebble.Open(b.TempDir(), &pebble.Options{MemTableSize: 4 << 20, Logger: quietLogger{}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer db.Close()
+		var kb [8]byte
+		for i := 0; i < benchGetKeys; i++ {
+			if err := db.Set(benchKey(kb[:], uint64(i)), value, pebble.NoSync); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := db.Flush(); err != nil {
+			b.Fatal(err)
+		}
+		rng := rand.New(rand.NewPCG(1, 1))
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			v, closer, err := db.Get(benchKey(kb[:], rng.Uint64N(benchGetKeys)))
+			if err != nil {
+				b.Fatal(err)
+			}
+			_ = append([]byte(nil), v...)
+			closer.Close()
+		}
+	})
+}
+
+func BenchmarkScan(b *testing.B) {
+	value := make([]byte, 100)
+	x, err := Open(b.TempDir(), Options{FS: vfs.Default, MemtableSize: 4 << 20})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer x.Close()
+	ctx := context.Background()
+	var kb [8]byte
+	for i := 0; i < benchGetKeys; i++ {
+		if err := x.MakeRoom(ctx); err != nil {
+			b.Fatal(err)
+		}
+		x.Apply(uint64(i+1), []Entry{{Kind: KindSet, Key: benchKey(kb[:], uint64(i)), Value: value}}, LogPos{})
+	}
+	if err := x.Flush(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	n := 0
+	for i := 0; i < b.N; i++ {
+		it := x.NewIter(IterOptions{Seq: benchGetKeys + 1})
+		for ok := it.First(); ok && n < 100; ok = it.Next() {
+			n++
+		}
+		n = 0
+		_ = it.Close()
+	}
+}
+
+type quietLogger struct{}
+
+func (quietLogger) Infof(string, ...any)  {}
+func (quietLogger) Errorf(string, ...any) {}
+func (quietLogger) Fatalf(format string, args ...any) {
+	panic(fmt.Sprintf(format, args...))
+}
