@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -317,4 +318,44 @@ func TestStoreWriteError(t *testing.T) {
 	store.mu.Unlock()
 	require.EqualError(t, h.client.Set(h.ctx, "k", "v", 0).Err(), "ERR store: disk on fire")
 	require.Equal(t, int64(0), h.client.Exists(h.ctx, "k").Val())
+}
+
+// TestShutdownLeavesNoGoroutines: after Shutdown returns, every goroutine
+// the server started (accept loop, connections) has exited.
+func TestShutdownLeavesNoGoroutines(t *testing.T) {
+	before := runtime.NumGoroutine()
+	srv, err := New(newMemStore(), Options{})
+	require.NoError(t, err)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	h := &harness{t: t, addr: ln.Addr().String()}
+	var conns []*rawConn
+	for i := 0; i < 50; i++ {
+		r := h.raw()
+		require.Equal(t, "+OK\r\n", r.do("SET", fmt.Sprint(i), "v"))
+		conns = append(conns, r)
+	}
+	require.NoError(t, srv.Shutdown(context.Background()))
+	require.ErrorIs(t, <-served, ErrServerClosed)
+	for _, r := range conns {
+		r.expectClosed()
+		r.nc.Close()
+	}
+	waitGoroutines(t, before)
+}
+
+// waitGoroutines waits until at most n goroutines run, and fails with
+// every goroutine's stack if that does not happen within 10s.
+func waitGoroutines(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > n {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("%d goroutines, want at most %d:\n%s", runtime.NumGoroutine(), n, buf[:runtime.Stack(buf, true)])
+		}
+		runtime.Gosched()
+	}
 }

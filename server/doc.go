@@ -73,7 +73,10 @@
 // # Invariants
 //
 //  1. Every write of a command is one Store batch: a reader sees all of a
-//     command's effects or none.
+//     command's effects or none. A run of plain "SET key value" requests
+//     pipelined on one connection shares one batch (one commit, one fsync):
+//     the run becomes visible at once, which is one of the orders the
+//     client's own concurrent requests allow.
 //  2. A command that reads a key before writing it (SET with options, INCR,
 //     APPEND, HSET, DEL, EXPIRE, ...) holds that key's stripe lock from the
 //     read until its batch is written; multi-key commands take the stripes in

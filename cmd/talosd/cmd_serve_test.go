@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -197,6 +198,7 @@ func newTestClient(addr, password string) *redis.Client {
 func TestServeEngine(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
+	goroutinesBefore := runtime.NumGoroutine()
 	addrs, stop := startServe(t, "--data-dir", dir, "--requirepass", "pw", "--segment-size", "1MiB", "--memtable-size", "1MiB")
 	c := newTestClient(addrs.client, "pw")
 	for i := 0; i < 2000; i++ {
@@ -207,7 +209,9 @@ func TestServeEngine(t *testing.T) {
 	require.Equal(t, "v", c.Get(ctx, "k").Val())
 	require.Contains(t, c.Info(ctx, "persistence").Val(), "engine_dir:"+dir)
 
-	resp, err := http.Get("http://" + addrs.metrics + "/metrics")
+	httpc := &http.Client{Transport: &http.Transport{}}
+	defer httpc.CloseIdleConnections()
+	resp, err := httpc.Get("http://" + addrs.metrics + "/metrics")
 	require.NoError(t, err)
 	body, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
@@ -236,4 +240,15 @@ func TestServeEngine(t *testing.T) {
 	require.Contains(t, c.Info(ctx, "replication").Val(), "role:slave")
 	c.Close()
 	require.NoError(t, stop())
+
+	// Three nodes started and stopped: none left a goroutine behind.
+	httpc.CloseIdleConnections()
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > goroutinesBefore {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("%d goroutines, want at most %d:\n%s", runtime.NumGoroutine(), goroutinesBefore, buf[:runtime.Stack(buf, true)])
+		}
+		runtime.Gosched()
+	}
 }
