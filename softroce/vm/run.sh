@@ -175,6 +175,7 @@ build_initramfs() {
 	# Older images of this cache are of no further use.
 	find "$cache" -maxdepth 1 -name 'initramfs-*.cpio.gz' ! -name "${img##*/}" -delete
 	find "$cache" -maxdepth 1 -name 'initramfs-*.cpio.gz.files' ! -name "${img##*/}.files" -delete
+	find "$cache" -maxdepth 1 -name 'vmlinuz-*' ! -name "${vmlinuz##*/}" -delete
 }
 # ---- end initramfs -------------------------------------------------------
 
