@@ -3,6 +3,17 @@
 // later a cluster of talosd processes) and measures, per node, I/O
 // amplification, CPU, network, memory, throughput and latency.
 //
+// # Targets
+//
+// A Target is a store the runner drives (Put, Get, Delete, Scan, Close) and
+// whose Nodes it measures. Targets are registered by name (RegisterTarget):
+// bench registers "engine" (package engine in-process), "pebble" (Pebble v2)
+// and "badger" (Badger v4); a replicated cluster registers itself with the
+// modes and replica counts it supports, and measures each talosd process
+// through ProcNode with its PID and its counters (StoreIOFromMap reads the
+// form `talosd inspect --json` prints). The command line is Command, which
+// talosbench and `talosd bench` both call.
+//
 // # Workloads
 //
 // The generator reproduces YCSB's CoreWorkload: Load A inserts RecordCount
@@ -41,6 +52,8 @@
 //	DIR/results.json   [ Record, ... ]  one per (run, phase, node)
 //	DIR/results.csv    the same records, flat, one header row
 //	DIR/run.json       seed, configuration, machine, mode ratios
+//	DIR/plots/*.svg    figures by mix and against growth factor (and .png)
+//	DIR/report.md      our figures beside the published ones
 //
 // # Invariants
 //

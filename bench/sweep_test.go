@@ -25,7 +25,7 @@ var requiredFields = []string{"workload", "mix", "mode", "replicas", "growth_fac
 	"io_amplification", "cpu_seconds", "cpu_us_per_op", "net_bytes", "ops", "ops_per_sec"}
 
 func TestSweepWritesResults(t *testing.T) {
-	c := &Config{Targets: []string{"pebble", "badger", "test-mem"}, Workloads: []Workload{LoadA, WorkloadA, WorkloadE},
+	c := &Config{Targets: []string{"pebble", "test-mem"}, Workloads: []Workload{LoadA, WorkloadA, WorkloadE},
 		Mixes: []Mix{MixS, MixLD}, GrowthFactors: []int{4, 10}, RecordCount: 300, OperationCount: 200,
 		Threads: 2, Seed: 7, Dir: t.TempDir(), Settle: true}
 	var streamed int
@@ -34,9 +34,9 @@ func TestSweepWritesResults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// 3 targets x 2 growth factors x 2 mixes x 3 phases x 1 node.
-	if len(res.Records) != 36 || streamed != 36 || res.Cancelled {
-		t.Fatalf("%d records (%d streamed), cancelled %v; want 36", len(res.Records), streamed, res.Cancelled)
+	// 2 targets x 2 growth factors x 2 mixes x 3 phases x 1 node.
+	if len(res.Records) != 24 || streamed != 24 || res.Cancelled {
+		t.Fatalf("%d records (%d streamed), cancelled %v; want 24", len(res.Records), streamed, res.Cancelled)
 	}
 	for _, r := range res.Records {
 		if r.Error != "" || r.Seed != 7 || r.Machine.Cores == 0 {
@@ -47,7 +47,7 @@ func TestSweepWritesResults(t *testing.T) {
 		}
 	}
 	out := t.TempDir()
-	if err := WriteResults(out, res, []string{"talosbench", "--test"}, true); err != nil {
+	if err := WriteResults(out, res, []string{"talosbench", "--test"}, false); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(filepath.Join(out, "results.json"))
@@ -58,7 +58,7 @@ func TestSweepWritesResults(t *testing.T) {
 	if err := json.Unmarshal(b, &generic); err != nil {
 		t.Fatal(err)
 	}
-	if len(generic) != 36 {
+	if len(generic) != 24 {
 		t.Fatalf("results.json holds %d records", len(generic))
 	}
 	for _, f := range requiredFields {
@@ -74,7 +74,7 @@ func TestSweepWritesResults(t *testing.T) {
 	f, _ := os.Open(filepath.Join(out, "results.csv"))
 	defer f.Close()
 	rows, err := csv.NewReader(f).ReadAll()
-	if err != nil || len(rows) != 37 {
+	if err != nil || len(rows) != 25 {
 		t.Fatalf("results.csv: %d rows, %v", len(rows), err)
 	}
 	header := strings.Join(rows[0], ",")
@@ -83,19 +83,33 @@ func TestSweepWritesResults(t *testing.T) {
 			t.Errorf("results.csv lacks column %q", f)
 		}
 	}
-	report, err := os.ReadFile(filepath.Join(out, "report.md"))
+	if _, err := os.Stat(filepath.Join(out, "report.md")); !os.IsNotExist(err) {
+		t.Fatalf("report.md written without plots: %v", err)
+	}
+	// With plots, on the records of one phase.
+	var sel []Record
+	for _, r := range res.Records {
+		if r.Workload == "e" {
+			sel = append(sel, r)
+		}
+	}
+	out2 := t.TempDir()
+	if err := WriteResults(out2, &Result{Config: c, Records: sel}, []string{"talosbench"}, true); err != nil {
+		t.Fatal(err)
+	}
+	report, err := os.ReadFile(filepath.Join(out2, "report.md"))
 	if err != nil || !bytes.Contains(report, []byte("# Talos bench report")) || !bytes.Contains(report, []byte("plots/io_amplification-by-mix-e-node-gf4.png")) {
 		t.Fatalf("report.md (%v):\n%s", err, report)
 	}
-	if _, err := os.Stat(filepath.Join(out, "plots", "cpu_us_per_op-vs-gf-load-a-node.svg")); err != nil {
+	if _, err := os.Stat(filepath.Join(out2, "plots", "cpu_us_per_op-vs-gf-e-node.svg")); err != nil {
 		t.Fatal(err)
 	}
 	var table bytes.Buffer
 	if err := WriteTable(&table, res.Records); err != nil {
 		t.Fatal(err)
 	}
-	if n := strings.Count(table.String(), "\n"); n != 37 {
-		t.Fatalf("table has %d lines, want 37:\n%s", n, table.String())
+	if n := strings.Count(table.String(), "\n"); n != 25 {
+		t.Fatalf("table has %d lines, want 25:\n%s", n, table.String())
 	}
 	// Run directories are removed unless Keep.
 	if ents, _ := os.ReadDir(c.Dir); len(ents) != 0 {

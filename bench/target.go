@@ -1,6 +1,12 @@
 package bench
 
-import "context"
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/talos-kv/talos/internal/iostat"
+)
 
 // Target is a store under test: the engine in-process, a peer engine
 // (Pebble, Badger) in-process, or later a cluster of talosd processes
@@ -125,4 +131,23 @@ type TargetInfo struct {
 	GrowthFactor int
 	// Transport is "in-process", "tcp" or "rdma".
 	Transport string
+}
+
+// StoreIOFromMap converts counters in the form iostat.Snapshot.Map and
+// `talosd inspect --json` use ("<kind>_bytes_read", "<kind>_bytes_written")
+// into StoreIO, for nodes in other processes. Index maintenance reads are
+// the flush and compaction reads. Keys of any other form are an error.
+func StoreIOFromMap(m map[string]uint64) (StoreIO, error) {
+	s := StoreIO{Known: true, Read: map[string]uint64{}, Written: map[string]uint64{}}
+	for k, v := range m {
+		if kind, ok := strings.CutSuffix(k, "_bytes_read"); ok && kind != "" {
+			s.Read[kind] = v
+		} else if kind, ok := strings.CutSuffix(k, "_bytes_written"); ok && kind != "" {
+			s.Written[kind] = v
+		} else {
+			return StoreIO{}, fmt.Errorf("%w: store counter %q is not <kind>_bytes_read or <kind>_bytes_written", ErrConfig, k)
+		}
+	}
+	s.IndexMaintenanceRead = s.Read[iostat.Flush.String()] + s.Read[iostat.Compaction.String()]
+	return s, nil
 }
