@@ -142,6 +142,10 @@ func (c *client) storeError(err error) {
 		c.readOnlyError(primary)
 		return
 	}
+	if errors.Is(err, ErrTooLarge) {
+		c.w.Error("ERR " + err.Error())
+		return
+	}
 	c.srv.opts.Logger.Error("store operation failed", "err", err)
 	c.w.Error("ERR store: " + err.Error())
 }

@@ -64,8 +64,11 @@ func (s *EngineStore) Write(b *Batch) error {
 		}
 	}
 	err := s.db.Apply(eb)
-	if errors.Is(err, engine.ErrReadOnly) {
+	switch {
+	case errors.Is(err, engine.ErrReadOnly):
 		return fmt.Errorf("%w: %w", ErrReadOnly, err)
+	case errors.Is(err, engine.ErrTooLarge):
+		return fmt.Errorf("%w: %w", ErrTooLarge, err)
 	}
 	return err
 }

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/talos-kv/talos/engine"
@@ -56,5 +57,22 @@ func TestEngineStoreReadOnly(t *testing.T) {
 	}
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestEngineStoreTooLarge(t *testing.T) {
+	var h *harness
+	for _, f := range storeFactories {
+		if f.name == "engine" {
+			h = newHarness(t, f.open(t), Options{})
+		}
+	}
+	big := strings.Repeat("x", 2<<20) // more than a 1 MiB segment holds
+	err := h.client.Set(h.ctx, "k", big, 0).Err()
+	if err == nil || !strings.HasPrefix(err.Error(), "ERR server: too large for the store: engine: too large") {
+		t.Fatalf("SET of 2 MiB on 1 MiB segments: %v", err)
+	}
+	if got := h.client.Exists(h.ctx, "k").Val(); got != 0 {
+		t.Fatalf("EXISTS k = %d after a refused SET", got)
 	}
 }

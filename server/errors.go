@@ -6,6 +6,9 @@ import "errors"
 var (
 	// ErrCorrupt: a stored value does not decode (wrapped with detail).
 	ErrCorrupt = errors.New("server: corrupt stored value")
+	// ErrTooLarge may be wrapped by Store.Write for a batch, key or value
+	// the store cannot hold; the client gets an error, nothing is logged.
+	ErrTooLarge = errors.New("server: too large for the store")
 	// ErrServerClosed is returned by Serve after Shutdown.
 	ErrServerClosed = errors.New("server: closed")
 )
