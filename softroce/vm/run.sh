@@ -28,7 +28,7 @@ say() { echo "softroce-vm: $*"; }
 die() { echo "softroce-vm: error: $*" >&2; exit 1; }
 
 # ---- host packages -------------------------------------------------------
-host_pkgs=(qemu-system-x86 busybox-static cpio kmod file iproute2 libc-bin
+host_pkgs=(qemu-system-x86 busybox-static cpio kmod file iproute2 libc-bin util-linux
 	gcc pkg-config libibverbs-dev librdmacm-dev libnl-3-dev libnl-route-3-dev)
 
 install_host_packages() {
@@ -180,12 +180,16 @@ build_initramfs() {
 # ---- end initramfs -------------------------------------------------------
 
 t0=$SECONDS
+# One build at a time per cache: a second run waits for the first's image.
+exec 9>"$cache/.lock"
+flock 9
 if [ ! -s "$img" ] || [ ! -s "$vmlinuz" ] || [ "${TALOS_SOFTROCE_REBUILD:-0}" = 1 ]; then
 	build_initramfs
 	say "initramfs built in $((SECONDS - t0))s: $img ($(du -h "$img" | cut -f1))"
 else
 	say "initramfs cached: $img"
 fi
+flock -u 9
 
 # ---- suite: build binaries, write the guest script -----------------------
 share=$(mktemp -d "$cache/share.XXXXXX")
