@@ -4,8 +4,12 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math/bits"
+	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/cockroachdb/errors/oserror"
+	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 const (
@@ -108,4 +112,39 @@ func ScanSegment(buf []byte, num uint64, size int64, from int, sealed bool, fn f
 		return off, fmt.Errorf("%w: segment %06d: non-zero bytes in padding after offset %d", ErrCorrupt, num, off)
 	}
 	return off, nil
+}
+
+// DetectSegmentSize returns the segment size recorded in the header of the
+// first segment in dir with a readable header (ok=false if there is none).
+// Tools that open a stopped store use it to learn the store's segment size.
+func DetectSegmentSize(fs vfs.FS, dir string) (size int64, ok bool, err error) {
+	names, err := fs.List(dir)
+	if err != nil {
+		if oserror.IsNotExist(err) {
+			return 0, false, nil
+		}
+		return 0, false, fmt.Errorf("kvsep: list %s: %w", dir, err)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		n, isSeg := ParseSegmentFileName(name)
+		if !isSeg {
+			continue
+		}
+		f, err := fs.Open(fs.PathJoin(dir, name))
+		if err != nil {
+			return 0, false, fmt.Errorf("kvsep: open %s: %w", name, err)
+		}
+		var h [segmentHeaderLen]byte
+		_, rerr := f.ReadAt(h[:], 0)
+		f.Close()
+		if rerr != nil || string(h[:4]) != segmentMagic || h[5] < 12 || h[5] > 30 {
+			continue
+		}
+		size := int64(1) << h[5]
+		if checkSegmentHeader(h[:], n, size) == nil {
+			return size, true, nil
+		}
+	}
+	return 0, false, nil
 }
