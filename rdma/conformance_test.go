@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync"
 	"testing"
 	"time"
 )
@@ -28,6 +29,7 @@ func runConformance(t *testing.T, env conformanceEnv) {
 	t.Run("WriteImmOrdering", func(t *testing.T) { testWriteImmOrdering(t, env) })
 	t.Run("SendRecv", func(t *testing.T) { testSendRecv(t, env) })
 	t.Run("ManyOutstanding", func(t *testing.T) { testManyOutstanding(t, env) })
+	t.Run("ConcurrentPosters", func(t *testing.T) { testConcurrentPosters(t, env) })
 	t.Run("PeerDisconnect", func(t *testing.T) { testPeerDisconnect(t, env) })
 	t.Run("BadRKey", func(t *testing.T) { testBadRemote(t, env, "rkey") })
 	t.Run("OutOfBounds", func(t *testing.T) { testBadRemote(t, env, "bounds") })
@@ -721,5 +723,73 @@ func testLocalValidation(t *testing.T, env conformanceEnv) {
 	}
 	if err := pr.a.PostRecv([]RecvRequest{{ID: 1, Region: src, Offset: 4090, Length: 10}}); !errors.Is(err, ErrInvalidRequest) {
 		t.Fatalf("PostRecv out of bounds: %v, want ErrInvalidRequest", err)
+	}
+}
+
+// testConcurrentPosters posts from several goroutines while one reaps:
+// every signaled request completes exactly once and every byte lands.
+func testConcurrentPosters(t *testing.T, env conformanceEnv) {
+	const posters, each, size = 4, 300, 256
+	var target *Region
+	pr := connect(t, env, Options{ClusterToken: testToken, SendQueueDepth: 64}, func(p Provider) []RemoteRegion {
+		target = mustRegion(t, p, posters*each*size, AccessRemoteWrite)
+		return []RemoteRegion{target.Remote()}
+	}, nil)
+	src := mustRegion(t, pr.pb, posters*each*size, AccessLocalWrite)
+	for i := range src.Bytes() {
+		src.Bytes()[i] = byte(i*7 + i>>8)
+	}
+	remote := pr.b.PeerRegions()[0]
+	ctx := testCtx(t)
+	var wg sync.WaitGroup
+	errc := make(chan error, posters)
+	for g := 0; g < posters; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < each; {
+				id := g*each + i
+				wr := WorkRequest{ID: uint64(id), Op: OpWrite, Local: src, LocalOffset: id * size, Length: size,
+					Remote: remote, RemoteOffset: uint64(id * size), Signaled: true}
+				err := pr.b.Post([]WorkRequest{wr})
+				switch {
+				case err == nil:
+					i++
+				case errors.Is(err, ErrQueueFull):
+					// The reaper frees slots; try again.
+					if ctx.Err() != nil {
+						errc <- fmt.Errorf("poster %d stuck on a full queue", g)
+						return
+					}
+				default:
+					errc <- err
+					return
+				}
+			}
+		}()
+	}
+	seen := make([]bool, posters*each)
+	cs := make([]Completion, 32)
+	for got := 0; got < posters*each; {
+		n, err := pr.b.Wait(ctx, cs)
+		if err != nil {
+			t.Fatalf("Wait after %d completions: %v", got, err)
+		}
+		requireOK(t, cs[:n])
+		for _, c := range cs[:n] {
+			if seen[c.ID] {
+				t.Fatalf("completion for id %d reported twice", c.ID)
+			}
+			seen[c.ID] = true
+			got++
+		}
+	}
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		t.Fatalf("poster: %v", err)
+	}
+	if !bytes.Equal(target.Bytes(), src.Bytes()) {
+		t.Fatalf("target differs from source after concurrent writes")
 	}
 }
