@@ -79,8 +79,13 @@
 //     client's own concurrent requests allow.
 //  2. A command that reads a key before writing it (SET with options, INCR,
 //     APPEND, HSET, DEL, EXPIRE, ...) holds that key's stripe lock from the
-//     read until its batch is written; multi-key commands take the stripes in
-//     increasing order. FLUSHDB holds all stripes.
+//     read until its batch is written, and takes the lock only once no blind
+//     write is in flight on the stripe; multi-key commands take the stripes
+//     in increasing order. FLUSHDB holds all stripes. A blind write (a run
+//     of plain SETs) holds the locks only while it reads what it replaces
+//     and registers itself in flight, so concurrent blind writes to one key
+//     share the store's group commit; their order is the store's commit
+//     order, and a read-modify-write after them sees the last.
 //  3. A hash's metadata count equals the number of its field entries of
 //     the metadata's version; a hash with no fields has no metadata.
 //  4. A reply is sent only after the command's batch has been written, so

@@ -67,10 +67,8 @@ func (c *client) execSetRun(pairs [][]byte) {
 	for i := 0; i < len(pairs); i += 2 {
 		keys = append(keys, pairs[i])
 	}
-	err := func() error {
-		unlock := s.locks.lockMany(keys)
-		defer unlock()
-		var b Batch
+	var b Batch
+	end, err := s.locks.beginBlind(keys, func() error {
 		for i := 0; i < len(pairs); i += 2 {
 			m, found, err := s.lookupLocked(pairs[i], &b)
 			if err != nil {
@@ -83,8 +81,12 @@ func (c *client) execSetRun(pairs [][]byte) {
 			}
 			b.Put(metaKey(pairs[i]), encodeString(pairs[i+1], 0))
 		}
-		return s.store.Write(&b)
-	}()
+		return nil
+	})
+	if err == nil {
+		err = s.store.Write(&b)
+		end()
+	}
 	took := time.Since(start).Seconds()
 	for i := 0; i < n; i++ {
 		if err != nil {

@@ -2,7 +2,9 @@ package server
 
 import (
 	"fmt"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -109,4 +111,81 @@ func TestSetRunRespectsAuthAndReadOnly(t *testing.T) {
 	ro := "-READONLY You can't write against a read only replica. primary: p:1\r\n"
 	require.Equal(t, ro, r.reply())
 	require.Equal(t, ro, r.reply())
+}
+
+// TestBlindWriteOrdersReadModifyWrite: an INCR that arrives while a run of
+// SETs to its key is being written waits for it and increments its value.
+func TestBlindWriteOrdersReadModifyWrite(t *testing.T) {
+	store := newMemStore()
+	entered := make(chan struct{})
+	release := make(chan struct{})
+	var once sync.Once
+	store.beforeWrite = func() {
+		once.Do(func() {
+			close(entered)
+			<-release
+		})
+	}
+	h := newHarness(t, store, Options{})
+	a, b := h.raw(), h.raw()
+	req := resp.AppendCommand(nil, []byte("SET"), []byte("k"), []byte("4"))
+	req = resp.AppendCommand(req, []byte("SET"), []byte("k"), []byte("5"))
+	a.send(string(req))
+	<-entered // the run's batch is inside Store.Write, not yet applied
+	before := h.srv.stats.commands.Load()
+	b.send("*2\r\n$4\r\nINCR\r\n$1\r\nk\r\n")
+	for h.srv.stats.commands.Load() == before {
+		runtime.Gosched() // until the INCR is dispatched
+	}
+	close(release)
+	require.Equal(t, "+OK\r\n", a.reply())
+	require.Equal(t, "+OK\r\n", a.reply())
+	require.Equal(t, ":6\r\n", b.reply(), "INCR read the SETs' value")
+}
+
+// TestHotKeyConcurrentSetsAndIncrs mixes pipelined SET runs and INCRs on
+// one key from many connections; every INCR answers an integer and the
+// final value is one a SET or an INCR wrote.
+func TestHotKeyConcurrentSetsAndIncrs(t *testing.T) {
+	forEachStore(t, Options{}, func(t *testing.T, h *harness) {
+		var wg sync.WaitGroup
+		errs := make(chan error, 40)
+		for w := 0; w < 20; w++ {
+			wg.Add(2)
+			go func() {
+				defer wg.Done()
+				c := h.newClient("")
+				defer c.Close()
+				for i := 0; i < 20; i++ {
+					pipe := c.Pipeline()
+					for j := 0; j < 8; j++ {
+						pipe.Set(h.ctx, "hot", 1000*w+j, 0)
+					}
+					if _, err := pipe.Exec(h.ctx); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}()
+			go func() {
+				defer wg.Done()
+				c := h.newClient("")
+				defer c.Close()
+				for i := 0; i < 40; i++ {
+					if err := c.Incr(h.ctx, "hot").Err(); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		v, err := h.client.Get(h.ctx, "hot").Int()
+		require.NoError(t, err)
+		require.GreaterOrEqual(t, v, 0)
+	})
 }
