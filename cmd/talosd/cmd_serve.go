@@ -5,13 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"syscall"
 	"time"
 
@@ -19,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/talos-kv/talos/engine"
+	"github.com/talos-kv/talos/kvsep"
 	"github.com/talos-kv/talos/server"
 	"github.com/talos-kv/talos/server/resp"
 )
@@ -206,6 +210,9 @@ func openStore(cfg serveConfig, r resolved, log *slog.Logger, reg *prometheus.Re
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("--data-dir: %w", err)
 	}
+	if err := checkSegmentSize(cfg.DataDir, r.segmentSize, cfg.Engine.SegmentSize); err != nil {
+		return nil, &configError{err}
+	}
 	opts := engine.Options{
 		SegmentSize:    r.segmentSize,
 		ValueThreshold: int(r.valueThreshold),
@@ -237,4 +244,36 @@ func openStore(cfg serveConfig, r resolved, log *slog.Logger, reg *prometheus.Re
 	reg.MustRegister(server.NewEngineCollector(db), server.NewRDMACollector())
 	log.Info("store open", "dir", cfg.DataDir, "mode", opts.Mode.String(), "sync", r.syncPolicy.String())
 	return n, nil
+}
+
+// checkSegmentSize rejects a --segment-size that differs from the size of
+// the store's sealed value-log segments (every segment but the newest is
+// exactly the size the store was created with).
+func checkSegmentSize(dir string, size int64, setting string) error {
+	vdir := filepath.Join(dir, "vlog")
+	entries, err := os.ReadDir(vdir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("--data-dir: %w", err)
+	}
+	var nums []uint64
+	for _, e := range entries {
+		if n, ok := kvsep.ParseSegmentFileName(e.Name()); ok {
+			nums = append(nums, n)
+		}
+	}
+	slices.Sort(nums)
+	for _, n := range nums[:max(len(nums)-1, 0)] {
+		fi, err := os.Stat(filepath.Join(vdir, kvsep.SegmentFileName(n)))
+		if err != nil {
+			return fmt.Errorf("--data-dir: %w", err)
+		}
+		if fi.Size() != size {
+			return fmt.Errorf("invalid --segment-size (config engine.segment_size) %q: the store in %s was created with %s segments; a store keeps its segment size",
+				setting, dir, fmtSize(fi.Size()))
+		}
+	}
+	return nil
 }

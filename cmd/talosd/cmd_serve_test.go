@@ -232,6 +232,12 @@ func TestServeEngine(t *testing.T) {
 	c.Close()
 	require.NoError(t, stop())
 
+	// The store keeps its segment size: another one is refused by name.
+	cfg, r, err := parseServeArgs([]string{"--data-dir", dir, "--segment-size", "4MiB"}, io.Discard)
+	require.NoError(t, err)
+	err = runServe(ctx, cfg, r, io.Discard, nil)
+	require.EqualError(t, err, "bad configuration:\ninvalid --segment-size (config engine.segment_size) \"4MiB\": the store in "+dir+" was created with 1MiB segments; a store keeps its segment size")
+
 	// A backup on the directory: reads, READONLY on writes.
 	addrs, stop = startServe(t, "--data-dir", dir, "--segment-size", "1MiB", "--role", "backup", "--primary", "10.9.9.9:7000")
 	c = newTestClient(addrs.client, "")
