@@ -360,6 +360,9 @@ func (x *Index) logAndApply(e *VersionEdit, reason string, install func()) error
 	start := time.Now()
 	x.manifestMu.Lock()
 	defer x.manifestMu.Unlock()
+	if x.manifest.f == nil {
+		return ErrClosed
+	}
 	x.mu.Lock()
 	if err := x.errLocked(); err != nil && !errors.Is(err, ErrClosed) {
 		x.mu.Unlock()

@@ -52,12 +52,13 @@ func (t *table) overlaps(lo, hi []byte) bool {
 // buffers writes to the file, computes the crc32c of the whole file, and
 // passes every byte to the listener's sink.
 type tableWritable struct {
-	f    vfs.File
-	buf  []byte
-	crc  uint32
-	size uint64
-	sink TableSink
-	err  error
+	f       vfs.File
+	buf     []byte
+	crc     uint32
+	size    uint64
+	sink    TableSink
+	sinkBuf []byte
+	err     error
 }
 
 const tableWriteBuf = 256 << 10
@@ -69,7 +70,10 @@ func (w *tableWritable) Write(p []byte) error {
 	w.crc = crc32.Update(w.crc, castagnoli, p)
 	w.size += uint64(len(p))
 	if w.sink != nil {
-		if err := w.sink.Write(p); err != nil {
+		// The sink gets its own copy: like a file, it may modify what it
+		// is given (pebble's MemFS does in invariant builds).
+		w.sinkBuf = append(w.sinkBuf[:0], p...)
+		if err := w.sink.Write(w.sinkBuf); err != nil {
 			w.err = fmt.Errorf("index: table sink: %w", err)
 			return w.err
 		}
