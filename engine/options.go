@@ -19,14 +19,16 @@ const (
 	// acknowledged write survives a machine crash. Costs one fsync per group
 	// (group commit shares it among concurrent writers).
 	SyncAlways SyncPolicy = iota
-	// SyncInterval syncs every Options.SyncInterval in the background: a
-	// machine crash (power loss, kernel panic) loses up to the last interval
-	// of acknowledged writes; a process crash loses nothing, since every
-	// write is in the OS page cache before it is acknowledged.
+	// SyncInterval writes and syncs the value log every
+	// Options.SyncInterval in the background: a machine or process crash
+	// loses up to the last interval of acknowledged writes (appended bytes
+	// wait in the mmap'd segment buffer until 64 KiB are pending or the
+	// next sync).
 	SyncInterval
 	// SyncNever syncs only when a segment is sealed, before a flush, and at
-	// Close: a machine crash may lose every write since the last of those.
-	// A process crash loses nothing.
+	// Close: a machine crash may lose every write since the last of those; a
+	// process crash loses the writes still in the segment buffer (under
+	// 64 KiB, written to the file as they accumulate).
 	SyncNever
 )
 
@@ -122,6 +124,10 @@ var ErrInvalidOptions = errors.New("engine: invalid options")
 
 const defaultValueThreshold = 512
 
+// lazyWriteBytes is how much SyncInterval and SyncNever let accumulate in
+// the segment buffer before writing it to the file.
+const lazyWriteBytes = 64 << 10
+
 // EnsureDefaults fills zero fields with their defaults.
 func (o *Options) EnsureDefaults() {
 	if o.FS == nil {
@@ -206,6 +212,9 @@ func (o *Options) Validate() error {
 
 func (o *Options) logOptions() kvsep.Options {
 	ko := kvsep.Options{FS: o.FS, SegmentSize: o.SegmentSize, Logger: o.Logger}
+	if o.Sync != SyncAlways {
+		ko.LazyWrite = int(min(lazyWriteBytes, o.SegmentSize/4))
+	}
 	ko.EnsureDefaults()
 	return ko
 }

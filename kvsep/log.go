@@ -7,6 +7,7 @@ import (
 	"io"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/talos-kv/talos/internal/iostat"
@@ -58,10 +59,17 @@ type Log struct {
 		active  uint64   // number of the active segment (0: none yet)
 		tail    int      // bytes of the active buffer that hold data
 		file    vfs.File // the active segment, open for writing
+		written int      // bytes of the active buffer written to its file
+		pendGC  int      // GC frame bytes among the unwritten ones
 		nextSeq uint64   // firstSeq the next frame must have; 0: unknown
 		failed  error
 		closed  bool
 	}
+
+	// activeSeg and written mirror w.active and w.written for readers that
+	// must know whether a record is in the file yet (LazyWrite).
+	activeSeg atomic.Uint64
+	written   atomic.Int64
 
 	// mu guards the set of segments and the open read handles.
 	mu struct {
@@ -214,6 +222,7 @@ func (l *Log) recoverNewest() error {
 	if end == segmentHeaderLen && fileLen < segmentHeaderLen {
 		l.w.tail = 0 // header not yet written: the next append writes it
 	}
+	l.setWrittenLocked(l.w.tail)
 	return nil
 }
 
@@ -348,19 +357,20 @@ func (l *Log) Append(batches []*Records, seq uint64, pos []FramePos, fn func(Ran
 	return l.writeRangeLocked(start, gcBytes, fn)
 }
 
-// writeRangeLocked writes buf[start:tail) of the active segment to its file
-// and hands it to fn.
+// writeRangeLocked hands buf[start:tail) of the active segment to fn, and
+// writes it to the file now (or, with LazyWrite, once enough is pending).
 func (l *Log) writeRangeLocked(start, gcBytes int, fn func(Range) error) error {
 	if start == l.w.tail {
 		return nil
 	}
-	data := l.buf(l.w.active)[start:l.w.tail]
-	if _, err := l.w.file.WriteAt(data, int64(start)); err != nil {
-		return l.failLocked(fmt.Errorf("write segment %06d: %w", l.w.active, err))
+	l.w.pendGC += gcBytes
+	if l.opts.LazyWrite == 0 || l.w.tail-l.w.written >= l.opts.LazyWrite {
+		if err := l.writePendingLocked(); err != nil {
+			return err
+		}
 	}
-	l.opts.Counters.AddWritten(iostat.GC, gcBytes)
-	l.opts.Counters.AddWritten(iostat.Vlog, len(data)-gcBytes)
 	if fn != nil {
+		data := l.buf(l.w.active)[start:l.w.tail]
 		if err := fn(Range{Segment: l.w.active, Offset: uint32(start), Data: data}); err != nil {
 			return l.failLocked(fmt.Errorf("append callback for segment %06d: %w", l.w.active, err))
 		}
@@ -368,11 +378,36 @@ func (l *Log) writeRangeLocked(start, gcBytes int, fn func(Range) error) error {
 	return nil
 }
 
+// writePendingLocked writes the appended bytes not yet in the file.
+func (l *Log) writePendingLocked() error {
+	if l.w.file == nil || l.w.written >= l.w.tail {
+		return nil
+	}
+	data := l.buf(l.w.active)[l.w.written:l.w.tail]
+	if _, err := l.w.file.WriteAt(data, int64(l.w.written)); err != nil {
+		return l.failLocked(fmt.Errorf("write segment %06d: %w", l.w.active, err))
+	}
+	l.opts.Counters.AddWritten(iostat.GC, l.w.pendGC)
+	l.opts.Counters.AddWritten(iostat.Vlog, len(data)-l.w.pendGC)
+	l.w.pendGC = 0
+	l.setWrittenLocked(l.w.tail)
+	return nil
+}
+
+func (l *Log) setWrittenLocked(n int) {
+	l.w.written = n
+	l.written.Store(int64(n))
+	l.activeSeg.Store(l.w.active)
+}
+
 // sealLocked pads the active segment to SegmentSize, syncs it, reports it
 // sealed and starts the next segment.
 func (l *Log) sealLocked() error {
 	n := l.w.active
 	buf := l.buf(n)
+	if err := l.writePendingLocked(); err != nil {
+		return err
+	}
 	if l.w.tail < int(l.size) {
 		pad := buf[l.w.tail:]
 		clear(pad)
@@ -389,6 +424,7 @@ func (l *Log) sealLocked() error {
 	}
 	l.w.file = nil
 	l.w.tail = int(l.size)
+	l.setWrittenLocked(l.w.tail)
 	if cb := l.opts.Listener.SegmentSealed; cb != nil {
 		cb(n, buf)
 	}
@@ -409,6 +445,7 @@ func (l *Log) startSegmentLocked(n uint64) error {
 		return l.failLocked(err)
 	}
 	l.w.active, l.w.tail, l.w.file = n, 0, f
+	l.setWrittenLocked(0)
 	l.mu.Lock()
 	l.mu.segments = append(l.mu.segments, n)
 	l.mu.Unlock()
@@ -441,6 +478,9 @@ func (l *Log) Sync() error {
 	}
 	if l.w.file == nil {
 		return nil
+	}
+	if err := l.writePendingLocked(); err != nil {
+		return err
 	}
 	if err := l.w.file.Sync(); err != nil {
 		return l.failLocked(fmt.Errorf("sync segment %06d: %w", l.w.active, err))
@@ -479,14 +519,29 @@ func (l *Log) ReadRecord(ctx context.Context, p Pointer, buf []byte) (Record, []
 	if int64(p.Offset) < segmentHeaderLen || int64(p.Offset)+int64(p.Length) > l.size || p.Length < recordHeaderLen {
 		return Record{}, buf, fmt.Errorf("%w: pointer %s outside a segment of %d bytes", ErrCorrupt, p, l.size)
 	}
-	f, err := l.reader(p.Segment)
-	if err != nil {
-		return Record{}, buf, err
-	}
 	if cap(buf) < int(p.Length) {
 		buf = make([]byte, p.Length)
 	}
 	buf = buf[:p.Length]
+	if p.Segment == l.activeSeg.Load() && int64(p.Offset)+int64(p.Length) > l.written.Load() {
+		// Appended but not yet written to the file (LazyWrite): the
+		// record is in the active segment's buffer.
+		l.w.Lock()
+		if p.Segment == l.w.active && int(p.Offset)+int(p.Length) > l.w.written && !l.w.closed {
+			if int(p.Offset)+int(p.Length) > l.w.tail {
+				l.w.Unlock()
+				return Record{}, buf, fmt.Errorf("%w: pointer %s beyond the end of the log", ErrCorrupt, p)
+			}
+			copy(buf, l.buf(p.Segment)[p.Offset:])
+			l.w.Unlock()
+			return decodePointed(p, buf)
+		}
+		l.w.Unlock()
+	}
+	f, err := l.reader(p.Segment)
+	if err != nil {
+		return Record{}, buf, err
+	}
 	n, err := f.ReadAt(buf, int64(p.Offset))
 	l.opts.Counters.AddRead(iostat.KindFrom(ctx, iostat.Vlog), n)
 	if err != nil && !(errors.Is(err, io.EOF) && n == len(buf)) {
@@ -495,6 +550,10 @@ func (l *Log) ReadRecord(ctx context.Context, p Pointer, buf []byte) (Record, []
 		}
 		return Record{}, buf, fmt.Errorf("kvsep: read %s: %w", p, err)
 	}
+	return decodePointed(p, buf)
+}
+
+func decodePointed(p Pointer, buf []byte) (Record, []byte, error) {
 	r, rn, err := DecodeRecord(buf)
 	if err != nil {
 		return Record{}, buf, fmt.Errorf("pointer %s: %w", p, err)
@@ -650,6 +709,7 @@ func (l *Log) WriteSegment(n uint64, data []byte) error {
 		copy(buf, data)
 		end, _ := ScanSegment(buf[:len(data)], n, l.size, segmentHeaderLen, false, nil)
 		l.w.active, l.w.tail = n, end
+		l.setWrittenLocked(end)
 	}
 	return nil
 }
@@ -691,10 +751,15 @@ func (l *Log) Close() error {
 	if l.w.closed {
 		return nil
 	}
-	l.w.closed = true
 	var err error
+	if l.w.failed == nil {
+		err = l.writePendingLocked()
+	}
+	l.w.closed = true
 	if l.w.file != nil {
-		err = l.w.file.Close()
+		if cerr := l.w.file.Close(); err == nil {
+			err = cerr
+		}
 		l.w.file = nil
 	}
 	l.mu.Lock()

@@ -284,3 +284,33 @@ func TestPointerEncoding(t *testing.T) {
 	_, err = DecodePointer(b[:15])
 	require.ErrorIs(t, err, ErrCorrupt)
 }
+
+func TestLazyWrite(t *testing.T) {
+	rng := seed(t)
+	fs := vfs.NewMem()
+	opts := Options{FS: fs, SegmentSize: testSegSize, LazyWrite: 3000}
+	l, err := Open("vlog", opts)
+	require.NoError(t, err)
+	want, seq := appendRandom(t, l, rng, 1, 100)
+	require.NoError(t, l.Sync())
+	var tiny Records
+	tiny.Add(KindSet, []byte("tiny"), []byte("value"))
+	pos := make([]FramePos, 1)
+	require.NoError(t, l.Append([]*Records{&tiny}, seq, pos, nil))
+	want = append(want, rec{seq: seq, kind: KindSet, key: "tiny", value: "value", ptr: tiny.Pointer(pos[0], 0)})
+	// Records still only in the buffer read back through their pointers.
+	for _, r := range want {
+		got, _, err := l.ReadRecord(context.Background(), r.ptr, nil)
+		require.NoError(t, err)
+		require.Equal(t, r.value, string(got.Value))
+	}
+	active, _ := l.Active()
+	st, err := fs.Stat("vlog/" + SegmentFileName(active))
+	require.NoError(t, err)
+	require.Less(t, st.Size(), int64(l.End().Offset), "the tail should still be pending")
+	require.NoError(t, l.Close())
+	l, err = Open("vlog", opts)
+	require.NoError(t, err)
+	require.Equal(t, want, replayAll(t, l, Pos{Segment: 1}))
+	require.NoError(t, l.Close())
+}

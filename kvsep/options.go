@@ -31,6 +31,11 @@ type Options struct {
 	// Buffers is the number of mmap'd segment buffers, used round-robin:
 	// segment n uses buffer n % Buffers. Zero: 4. At least 2.
 	Buffers int
+	// LazyWrite, if positive, lets appended bytes wait in the mmap'd buffer
+	// until this many are pending; Sync, a seal and Close write them. Until
+	// then a process crash loses them (a machine crash loses whatever was
+	// not synced either way). Zero: every Append writes to the file.
+	LazyWrite int
 	// Listener receives the log's events. Zero: no events.
 	Listener Listener
 	// Logger receives informational messages. Zero: discard.
@@ -83,6 +88,9 @@ func (o *Options) Validate() error {
 		bad("SegmentSize %d is not a multiple of the page size %d", s, page)
 	case s > MaxSegmentSize:
 		bad("SegmentSize %d exceeds %d", s, MaxSegmentSize)
+	}
+	if o.LazyWrite < 0 || int64(o.LazyWrite) > s {
+		bad("LazyWrite %d not in 0..SegmentSize", o.LazyWrite)
 	}
 	if o.Buffers < 2 {
 		bad("Buffers %d is less than 2", o.Buffers)
