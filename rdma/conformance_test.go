@@ -28,6 +28,7 @@ func runConformance(t *testing.T, env conformanceEnv) {
 	t.Run("WriteReadBack", func(t *testing.T) { testWriteReadBack(t, env) })
 	t.Run("WriteImmOrdering", func(t *testing.T) { testWriteImmOrdering(t, env) })
 	t.Run("SendRecv", func(t *testing.T) { testSendRecv(t, env) })
+	t.Run("SendTooLarge", func(t *testing.T) { testSendTooLarge(t, env) })
 	t.Run("ManyOutstanding", func(t *testing.T) { testManyOutstanding(t, env) })
 	t.Run("ConcurrentPosters", func(t *testing.T) { testConcurrentPosters(t, env) })
 	t.Run("PeerDisconnect", func(t *testing.T) { testPeerDisconnect(t, env) })
@@ -792,4 +793,33 @@ func testConcurrentPosters(t *testing.T, env conformanceEnv) {
 	if !bytes.Equal(target.Bytes(), src.Bytes()) {
 		t.Fatalf("target differs from source after concurrent writes")
 	}
+}
+
+// testSendTooLarge sends more bytes than the posted receive holds: the
+// sender's request fails, the receiver's receive fails, and both
+// connections are broken. (Which status each side reports is the
+// device's choice: a length error or an invalid request.)
+func testSendTooLarge(t *testing.T, env conformanceEnv) {
+	pr := connect(t, env, Options{ClusterToken: testToken}, nil, nil)
+	ctx := testCtx(t)
+	rbuf := mustRegion(t, pr.pa, 4096, AccessLocalWrite)
+	sbuf := mustRegion(t, pr.pb, 4096, AccessLocalWrite)
+	if err := pr.a.PostRecv([]RecvRequest{{ID: 7, Region: rbuf, Length: 16}, {ID: 8, Region: rbuf, Offset: 16, Length: 16}}); err != nil {
+		t.Fatalf("PostRecv: %v", err)
+	}
+	if err := pr.b.Post([]WorkRequest{{ID: 1, Op: OpSend, Local: sbuf, Length: 100, Signaled: true}}); err != nil {
+		t.Fatalf("Post: %v", err)
+	}
+	sc := waitN(t, ctx, pr.b, 1)
+	if sc[0].ID != 1 || sc[0].Status == StatusSuccess || !errors.Is(sc[0].Err, ErrCompletion) {
+		t.Fatalf("oversized send completed with %+v, want a failure", sc[0])
+	}
+	rc := waitN(t, ctx, pr.a, 2)
+	if rc[0].ID != 7 || rc[0].Status == StatusSuccess || rc[1].ID != 8 || rc[1].Status != StatusFlushed {
+		t.Fatalf("receives after an oversized send: %+v, want id 7 failed and id 8 flushed", rc)
+	}
+	if !errors.Is(pr.a.Err(), ErrConnBroken) || !errors.Is(pr.b.Err(), ErrConnBroken) {
+		t.Fatalf("connections after an oversized send: %v / %v, want both broken", pr.a.Err(), pr.b.Err())
+	}
+	t.Logf("sender: %v; receiver: %v", sc[0].Err, rc[0].Err)
 }
