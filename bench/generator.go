@@ -12,10 +12,12 @@ import (
 // and must not be modified or retained.
 type Op struct {
 	// Seq numbers the operation within its phase, from 0.
-	Seq   int64
-	Kind  OpKind
-	Key   []byte
-	Value []byte
+	Seq  int64
+	Kind OpKind
+	// KeyNum is the record number Key was built from.
+	KeyNum int64
+	Key    []byte
+	Value  []byte
 	// ScanLength is the number of records a scan asks for.
 	ScanLength int
 }
@@ -41,10 +43,11 @@ const valuePoolSize = 1 << 20
 // Generator produces the operations of one phase as a single deterministic
 // stream: operation i depends only on the GenConfig, never on how many
 // threads consume the stream or how they interleave. With one thread this
-// is exactly YCSB's sequence of choices; with several, an operation may
-// read a key whose insert another thread has not finished yet, which the
-// runner counts as a miss (YCSB avoids this with an acknowledged insert
-// counter at the price of a stream that depends on timing).
+// is exactly YCSB's sequence of choices. With several, an operation may
+// name a key whose insert another thread has not finished yet; the runner
+// makes it wait for that insert (see insertTracker). YCSB instead never
+// chooses such keys (its acknowledged insert counter), at the price of a
+// stream that depends on timing.
 //
 // A Generator is safe for concurrent use.
 type Generator struct {
@@ -120,6 +123,9 @@ func (g *Generator) Inserted() int64 {
 	return g.mu.nextInsert
 }
 
+// Loaded returns the number of records present before the phase.
+func (g *Generator) Loaded() int64 { return g.cfg.Loaded }
+
 // Total returns the number of operations the phase has.
 func (g *Generator) Total() int64 { return g.cfg.Count }
 
@@ -161,6 +167,7 @@ func (g *Generator) nextLocked(op *Op) {
 	} else {
 		keynum = g.chooseKeyLocked(r)
 	}
+	op.KeyNum = keynum
 	op.Key = AppendKey(op.Key[:0], keynum)
 	switch op.Kind {
 	case OpInsert, OpUpdate, OpReadModifyWrite:

@@ -196,13 +196,19 @@ func parseProcStatusRSS(b []byte) (uint64, error) {
 	return 0, fmt.Errorf("%w: status has no VmRSS line", ErrProc)
 }
 
-// ProcNode is a Node measured only through /proc, with optional store
-// counters from a function.
+// ProcNode is a Node measured through /proc/PID, with optional store and
+// transport counters from functions (for a talosd node: its inspect
+// output and its transport's byte counters).
+//
+// A ProcNode is safe for concurrent use if its functions are.
 type ProcNode struct {
 	NodeName string
 	PID      int
 	// StoreIO, if not nil, returns the store's own counters.
 	StoreIO func() (StoreIO, error)
+	// Net, if not nil, returns the bytes the node's transport has sent and
+	// received.
+	Net func() (sent, received uint64, err error)
 }
 
 // Name implements Node.
@@ -217,6 +223,13 @@ func (n *ProcNode) Sample() (NodeSample, error) {
 			return s, err
 		}
 		s.Store = st
+	}
+	if n.Net != nil {
+		sent, recv, err := n.Net()
+		if err != nil {
+			return s, err
+		}
+		s.NetSent, s.NetReceived = sent, recv
 	}
 	p, err := ReadProc(n.PID)
 	if err != nil {

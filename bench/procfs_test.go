@@ -107,3 +107,29 @@ func FuzzParseProc(f *testing.F) {
 		_, _ = parseAuxvClkTck(b)
 	})
 }
+
+func TestProcNode(t *testing.T) {
+	sent := uint64(100)
+	n := &ProcNode{NodeName: "primary", PID: os.Getpid(),
+		StoreIO: func() (StoreIO, error) {
+			return StoreIOFromMap(map[string]uint64{"compaction_bytes_read": 7, "vlog_bytes_written": 9})
+		},
+		Net: func() (uint64, uint64, error) { sent += 50; return sent, 2 * sent, nil }}
+	a, err := n.Sample()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := n.Sample()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := b.Sub(a)
+	if n.Name() != "primary" || !b.HasProc || b.Proc.PID != os.Getpid() || d.NetSent != 50 || d.NetReceived != 100 ||
+		b.Store.IndexMaintenanceRead != 7 || b.Store.TotalWritten() != 9 {
+		t.Fatalf("samples %+v then %+v, delta %+v", a, b, d)
+	}
+	failing := &ProcNode{NodeName: "x", PID: os.Getpid(), Net: func() (uint64, uint64, error) { return 0, 0, errors.New("no link") }}
+	if _, err := failing.Sample(); err == nil {
+		t.Fatal("a failing Net did not fail Sample")
+	}
+}

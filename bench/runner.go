@@ -100,7 +100,12 @@ func RunPhase(ctx context.Context, t Target, g *Generator, w Workload, opts RunO
 		before[i] = s
 	}
 
-	runCtx, stop := context.WithCancel(ctx)
+	runCtx, cancelRun := context.WithCancel(ctx)
+	inserts := newInsertTracker(g.Loaded())
+	stop := func() {
+		cancelRun()
+		inserts.stop()
+	}
 	defer stop()
 	var done atomic.Int64
 	stats := make([]*workerStats, threads)
@@ -115,7 +120,7 @@ func RunPhase(ctx context.Context, t Target, g *Generator, w Workload, opts RunO
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := runWorker(runCtx, t, g, st, &done); err != nil {
+			if err := runWorker(runCtx, t, g, inserts, st, &done); err != nil {
 				st.err = err
 				stop()
 			}
@@ -182,11 +187,14 @@ func RunPhase(ctx context.Context, t Target, g *Generator, w Workload, opts RunO
 // opBatch is how many operations a worker takes from the generator at once.
 const opBatch = 16
 
-func runWorker(ctx context.Context, t Target, g *Generator, st *workerStats, done *atomic.Int64) error {
+func runWorker(ctx context.Context, t Target, g *Generator, inserts *insertTracker, st *workerStats, done *atomic.Int64) error {
 	ops := make([]Op, opBatch)
 	var buf []byte
 	for {
 		if ctx.Err() != nil {
+			// Operations of other threads may wait for inserts this thread
+			// will now not make: release them.
+			inserts.stop()
 			return nil
 		}
 		n := g.Fill(ops)
@@ -195,6 +203,9 @@ func runWorker(ctx context.Context, t Target, g *Generator, st *workerStats, don
 		}
 		for i := range ops[:n] {
 			op := &ops[i]
+			if op.Kind != OpInsert && !inserts.wait(op.KeyNum) {
+				return nil // the phase was stopped
+			}
 			t0 := time.Now()
 			var err error
 			var found bool
@@ -221,6 +232,9 @@ func runWorker(ctx context.Context, t Target, g *Generator, st *workerStats, don
 			}
 			if err != nil {
 				return fmt.Errorf("%w: %s op %d key %q: %w", ErrTarget, op.Kind, op.Seq, op.Key, err)
+			}
+			if op.Kind == OpInsert {
+				inserts.ack(op.KeyNum)
 			}
 			st.hist[op.Kind].RecordValue(int64(time.Since(t0)))
 			st.ops[op.Kind]++
@@ -266,4 +280,64 @@ func humanRate(r float64) string {
 	default:
 		return fmt.Sprintf("%.0f", r)
 	}
+}
+
+// insertTracker knows which inserted key numbers the target has
+// acknowledged, so that an operation on a key inserted earlier in the
+// stream by another thread waits for that insert instead of missing it.
+// Waits always point to an earlier operation of the stream, and each
+// thread runs its operations in stream order, so the earliest waiting
+// operation's insert is never itself waiting: no deadlock.
+//
+// An insertTracker is safe for concurrent use.
+type insertTracker struct {
+	mu      sync.Mutex
+	cond    sync.Cond
+	base    int64          // every key number below base is present
+	acked   map[int64]bool // acknowledged key numbers >= base
+	stopped bool
+}
+
+func newInsertTracker(loaded int64) *insertTracker {
+	t := &insertTracker{base: loaded, acked: map[int64]bool{}}
+	t.cond.L = &t.mu
+	return t
+}
+
+// ack records that the insert of key number k was acknowledged.
+func (t *insertTracker) ack(k int64) {
+	t.mu.Lock()
+	if k == t.base {
+		t.base++
+		for t.acked[t.base] {
+			delete(t.acked, t.base)
+			t.base++
+		}
+	} else if k > t.base {
+		t.acked[k] = true
+	}
+	t.mu.Unlock()
+	t.cond.Broadcast()
+}
+
+// wait blocks until key number k is present; false means the tracker was
+// stopped first.
+func (t *insertTracker) wait(k int64) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for k >= t.base && !t.acked[k] {
+		if t.stopped {
+			return false
+		}
+		t.cond.Wait()
+	}
+	return true
+}
+
+// stop releases every waiter, now and later.
+func (t *insertTracker) stop() {
+	t.mu.Lock()
+	t.stopped = true
+	t.mu.Unlock()
+	t.cond.Broadcast()
 }

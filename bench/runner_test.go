@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -14,16 +15,22 @@ import (
 // memTarget is a model store: a map under a mutex. hook, if set, runs
 // before each Put with the number of Puts so far.
 type memTarget struct {
-	mu   sync.Mutex
-	m    map[string][]byte
-	puts int
-	hook func(puts int) error
-	node fakeNode
+	// yieldPuts makes every Put yield the processor this many times before
+	// storing, widening the window in which an insert is in flight.
+	yieldPuts int
+	mu        sync.Mutex
+	m         map[string][]byte
+	puts      int
+	hook      func(puts int) error
+	node      fakeNode
 }
 
 func newMemTarget() *memTarget { return &memTarget{m: map[string][]byte{}} }
 
 func (t *memTarget) Put(k, v []byte) error {
+	for i := 0; i < t.yieldPuts; i++ {
+		runtime.Gosched()
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.puts++
@@ -246,5 +253,39 @@ func TestRenderProgress(t *testing.T) {
 		if got := RenderProgress("x", tc.done, tc.total, tc.elapsed, 10); got != tc.want {
 			t.Errorf("RenderProgress(%d/%d, %v) = %q, want %q", tc.done, tc.total, tc.elapsed, got, tc.want)
 		}
+	}
+}
+
+// TestRunPhaseNoMissesWithThreads: with several threads, reads of keys
+// inserted earlier in the stream wait for those inserts instead of missing.
+func TestRunPhaseNoMissesWithThreads(t *testing.T) {
+	tg := newMemTarget()
+	tg.yieldPuts = 200
+	res := runPhases(t, tg, 4, LoadA, WorkloadD, WorkloadE)
+	for _, r := range res {
+		if r.NotFound != 0 {
+			t.Errorf("seed %d: %s with 4 threads: %d reads missed", testSeed, r.Workload.Name, r.NotFound)
+		}
+	}
+}
+
+func TestInsertTracker(t *testing.T) {
+	tr := newInsertTracker(10)
+	if !tr.wait(9) {
+		t.Fatal("a loaded key waited")
+	}
+	tr.ack(11)
+	if !tr.wait(11) {
+		t.Fatal("an acknowledged key waited")
+	}
+	tr.ack(10)
+	if tr.base != 12 || len(tr.acked) != 0 {
+		t.Fatalf("base %d acked %v after 10 and 11, want 12 and none", tr.base, tr.acked)
+	}
+	done := make(chan bool)
+	go func() { done <- tr.wait(13) }()
+	tr.stop()
+	if <-done {
+		t.Fatal("wait on a stopped tracker reported the key present")
 	}
 }
