@@ -77,6 +77,7 @@ func Command(ctx context.Context, name string, args []string, stdout, stderr io.
 		settle    = fs.Bool("settle", false, "after each phase wait for flushes and compactions (counted in the phase's I/O and CPU, not in its duration)")
 		syncW     = fs.Bool("sync", false, "sync every write before acknowledging it (default: each store's default, logged but not synced)")
 		progress  = fs.String("progress", "auto", "progress bar with rate and ETA on stderr: auto (when stderr is a terminal), always or never")
+		check     = fs.Bool("check-ship-index", false, "fail (exit 1) unless every ship-index backup read no bytes for index maintenance and had lower I/O amplification than its build-index counterpart (needs a replicated target run in both modes)")
 		quick     = fs.Bool("quick", false, fmt.Sprintf("quick profile (under 60 s on two cores): load-a,a with mixes S,L on every target, %d records, %d operations, 2 threads; options given explicitly win", quickRecords, quickOps))
 	)
 	fs.Usage = func() {
@@ -172,6 +173,12 @@ func Command(ctx context.Context, name string, args []string, stdout, stderr io.
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return ExitFailure
+	}
+	if *check && !res.Cancelled {
+		if err := CheckIndexShipping(res.Records); err != nil {
+			fmt.Fprintf(stderr, "%s: %v\n", name, err)
+			return ExitFailure
+		}
 	}
 	if res.Cancelled {
 		fmt.Fprintf(stderr, "%s: interrupted; kept %d records\n", name, len(res.Records))

@@ -17,7 +17,7 @@ func TestCommandHelp(t *testing.T) {
 	}
 	for _, opt := range []string{"--targets", "--workloads", "--distribution", "--mixes", "--growth-factors", "--modes",
 		"--replicas", "--records", "--ops", "--threads", "--seed", "--dir", "--keep", "--out", "--settle", "--sync",
-		"--progress", "--quick", "--plots"} {
+		"--progress", "--quick", "--plots", "--check-ship-index"} {
 		if !strings.Contains(errb.String(), "\n  "+opt+" ") && !strings.Contains(errb.String(), "\n  "+opt+"\n") {
 			t.Errorf("--help does not document %s", opt)
 		}
@@ -69,5 +69,15 @@ func TestCommandInterrupted(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(out, "results.json")); err != nil {
 		t.Fatalf("interrupted run wrote no results: %v", err)
+	}
+}
+
+func TestCommandCheckShipIndex(t *testing.T) {
+	// Single stores have no backups: the check has nothing to compare and fails.
+	var stdout, stderr bytes.Buffer
+	args := []string{"--targets", "test-mem", "--records", "50", "--ops", "50", "--progress", "never", "--check-ship-index"}
+	if code := Command(context.Background(), "talosbench", args, &stdout, &stderr); code != ExitFailure ||
+		!strings.Contains(stderr.String(), "no ship-index backup record") {
+		t.Fatalf("exit %d, stderr %s", code, stderr.String())
 	}
 }

@@ -102,7 +102,7 @@ func (res *Result) Info(cmdline []string) RunInfo {
 	}
 	sort.Strings(figs)
 	for _, fig := range figs {
-		ri.Ratios = append(ri.Ratios, ModeRatios(res.Records, "ship-index", "build-index", fig)...)
+		ri.Ratios = append(ri.Ratios, ModeRatios(res.Records, ModeShipIndex, ModeBuildIndex, fig)...)
 	}
 	return ri
 }
