@@ -229,3 +229,85 @@ func (x *Index) WaitIdle(ctx context.Context) error {
 		return true
 	})
 }
+
+// CompactAll flushes, then rewrites every level in turn into the next one,
+// down to the last level, whatever the scores: afterwards all data is in
+// the last level, with shadowed versions and tombstones dropped (except
+// what open snapshots need). For tests, benchmarks and maintenance.
+func (x *Index) CompactAll(ctx context.Context) error {
+	if err := x.Flush(ctx); err != nil {
+		return err
+	}
+	for l := 0; l < x.opts.NumLevels-1; l++ {
+		var c *compaction
+		for {
+			x.mu.Lock()
+			if err := x.errLocked(); err != nil {
+				x.mu.Unlock()
+				return err
+			}
+			if x.mu.compactions == 0 {
+				c = x.pickAllLocked(l)
+				if c != nil {
+					x.mu.compactions++
+				}
+				x.mu.Unlock()
+				break
+			}
+			ch := x.mu.changed
+			x.mu.Unlock()
+			select {
+			case <-ch:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		if c == nil {
+			continue
+		}
+		err := x.compact(c)
+		x.mu.Lock()
+		x.mu.compactions--
+		x.finishCompactionLocked(c)
+		if err != nil {
+			x.failLocked(err)
+		}
+		x.notifyLocked()
+		x.mu.Unlock()
+		x.deleteObsolete(c.v.unref())
+		if err != nil {
+			return x.fail(err)
+		}
+	}
+	return nil
+}
+
+// pickAllLocked returns a compaction of every table of level l with the
+// tables they overlap in l+1, or nil if l is empty. No compaction may be
+// running.
+func (x *Index) pickAllLocked(l int) *compaction {
+	v := x.mu.v
+	if len(v.levels[l]) == 0 {
+		return nil
+	}
+	start := append([]*table(nil), v.levels[l]...)
+	lo, hi := hull(start)
+	next := v.overlapping(l+1, lo, hi)
+	c := &compaction{level: l, inputs: [2][]*table{start, next}, v: v}
+	c.lo, c.hi = hull(append(append([]*table(nil), start...), next...))
+	c.bottom = true
+	for below := l + 2; below < len(v.levels); below++ {
+		if len(v.overlapping(below, c.lo, c.hi)) > 0 {
+			c.bottom = false
+			break
+		}
+	}
+	for _, in := range c.inputs {
+		for _, t := range in {
+			t.compacting = true
+		}
+	}
+	v.ref()
+	c.snaps = x.snapshotSeqsLocked()
+	return c
+}

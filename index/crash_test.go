@@ -36,6 +36,7 @@ func runCrash(t *testing.T, seed uint64) {
 	fs := vfs.NewCrashableMem()
 	opts := smallOpts(fs)
 	opts.ValueRef = testValueRef
+	opts.manifestRollover = 1 << 10
 	x, err := Open("db", opts)
 	require.NoError(t, err)
 	defer x.Close()

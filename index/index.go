@@ -224,7 +224,6 @@ func (x *Index) recover() error {
 			}
 		}
 	}
-	v.refs.Store(1) // the read state installed by Open takes over this reference
 	x.mu.v = v
 	mnum := next
 	x.nextFileNum.Store(next + 1)
@@ -234,8 +233,6 @@ func (x *Index) recover() error {
 		return err
 	}
 	x.manifest = m
-	// The read state takes its own reference; drop the one held above.
-	v.refs.Store(0)
 	x.removeUnreferenced()
 	return nil
 }
@@ -388,7 +385,7 @@ func (x *Index) logAndApply(e *VersionEdit, reason string, install func()) error
 	}
 	old := x.installReadStateLocked()
 	var snap *VersionEdit
-	if x.manifest.size > manifestRollover {
+	if x.manifest.size > x.opts.manifestRollover {
 		snap = x.snapshotEditLocked()
 	}
 	x.notifyLocked()

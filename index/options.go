@@ -90,6 +90,10 @@ type Options struct {
 	Listener Listener
 	// Logger receives background errors and notable events. Zero: discard.
 	Logger *slog.Logger
+
+	// manifestRollover: once the manifest passes this size, the next edit
+	// starts a new manifest with a snapshot. Zero: 4 MiB. Tests lower it.
+	manifestRollover int64
 }
 
 // Listener holds event callbacks; nil fields are not called. Callbacks run on
@@ -179,6 +183,9 @@ func (o *Options) EnsureDefaults() {
 	}
 	if o.BlockCacheSize == 0 {
 		o.BlockCacheSize = 64 << 20
+	}
+	if o.manifestRollover == 0 {
+		o.manifestRollover = manifestRollover
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))

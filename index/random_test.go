@@ -122,6 +122,7 @@ func runRandomized(t *testing.T, seed uint64, ops int) {
 	fs := vfs.NewMem()
 	opts := smallOpts(fs)
 	opts.ValueRef = testValueRef
+	opts.manifestRollover = 1 << 10
 	opts.MaxConcurrentCompactions = 1 + int(seed%2)
 	x, err := Open("db", opts)
 	require.NoError(t, err)
@@ -136,7 +137,7 @@ func runRandomized(t *testing.T, seed uint64, ops int) {
 		seq uint64
 	}
 	var snaps []snap
-	var flushes, compactions uint64
+	var flushes, compactions, rollovers uint64
 	key := func() string { return fmt.Sprintf("key%04d", rng.IntN(300)) }
 	for op := 0; op < ops; op++ {
 		switch r := rng.IntN(100); {
@@ -234,6 +235,7 @@ func runRandomized(t *testing.T, seed uint64, ops int) {
 			mt := x.Metrics()
 			flushes += mt.Flushes
 			compactions += mt.Compactions
+			rollovers += mt.ManifestRollovers
 			require.NoError(t, x.Close())
 			x, err = Open("db", opts)
 			require.NoError(t, err)
@@ -261,6 +263,7 @@ func runRandomized(t *testing.T, seed uint64, ops int) {
 	met := x.Metrics()
 	require.Greater(t, flushes+met.Flushes, uint64(50))
 	require.Greater(t, compactions+met.Compactions, uint64(10))
+	require.Greater(t, rollovers+met.ManifestRollovers, uint64(3))
 	t.Logf("seed %d: %d flushes, %d compactions", seed, flushes+met.Flushes, compactions+met.Compactions)
 	checkLevelsSorted(t, x)
 }
