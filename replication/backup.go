@@ -35,6 +35,13 @@ const (
 	ActInstallEdit
 	// ActSend: send Msg to the primary.
 	ActSend
+	// ActReset: discard the store's tables, segments and manifest state,
+	// durably: a welcomed backup starts from empty and copies the
+	// primary's snapshot (catch-up).
+	ActReset
+	// ActWriteSegment: the segment object ID is whole (checked by
+	// ActFinishObject): store it as segment ID's file and sync it.
+	ActWriteSegment
 )
 
 var actNames = [...]string{
@@ -42,6 +49,7 @@ var actNames = [...]string{
 	ActPersistSegment: "persist-segment", ActReplaySegment: "replay-segment",
 	ActAppendChunk: "append-chunk", ActFinishObject: "finish-object",
 	ActAbortObject: "abort-object", ActInstallEdit: "install-edit", ActSend: "send",
+	ActReset: "reset", ActWriteSegment: "write-segment",
 }
 
 // Action is one step for the backup's wrapper. Fields not used by its type
@@ -80,7 +88,9 @@ func (a Action) String() string {
 	case ActAbortObject:
 		fmt.Fprintf(&s, " %s %d", a.Kind, a.ID)
 	case ActInstallEdit:
-		fmt.Fprintf(&s, " edit %d", a.ID)
+		fmt.Fprintf(&s, " %s %d", a.Kind, a.ID)
+	case ActWriteSegment:
+		fmt.Fprintf(&s, " seg=%d", a.ID)
 	case ActSend:
 		fmt.Fprintf(&s, " %s", a.Msg)
 	}
@@ -187,6 +197,9 @@ func (b *Backup) Step(m Message) error {
 		}
 		b.welcomed, b.ack, b.cur, b.durable = true, ack, m.Seg, 0
 		b.objects = map[objKey]uint64{}
+		if b.cfg.Mode == ModeShipIndex {
+			b.do(Action{Type: ActReset})
+		}
 	case MsgCommit:
 		if m.Seg != b.cur {
 			return fmt.Errorf("%w: Commit of segment %d while receiving %d", ErrProtocol, m.Seg, b.cur)
@@ -215,9 +228,15 @@ func (b *Backup) Step(m Message) error {
 		if got != m.Length {
 			return fmt.Errorf("%w: %s %d ends at %d bytes, %d arrived", ErrProtocol, k.kind, k.id, m.Length, got)
 		}
+		if k.kind == ObjectSegment && k.id >= b.cur {
+			return fmt.Errorf("%w: segment object %d, but segments from %d arrive live", ErrProtocol, k.id, b.cur)
+		}
 		delete(b.objects, k)
 		b.do(Action{Type: ActFinishObject, Kind: k.kind, ID: k.id, Length: m.Length, CRC: m.CRC})
-		if k.kind == ObjectEdit {
+		if k.kind == ObjectSegment {
+			b.do(Action{Type: ActWriteSegment, ID: k.id})
+		}
+		if k.kind == ObjectEdit || k.kind == ObjectSnapshot {
 			// Invariant 4: the checkpoint's value-log prefix is durable first.
 			switch {
 			case m.Seg > b.cur:
@@ -225,7 +244,7 @@ func (b *Backup) Step(m Message) error {
 			case m.Seg == b.cur:
 				b.persistTo(m.Offset)
 			}
-			b.do(Action{Type: ActInstallEdit, ID: m.ID})
+			b.do(Action{Type: ActInstallEdit, Kind: k.kind, ID: m.ID})
 			b.send(Message{Type: MsgEditDone, ID: m.ID})
 		}
 	case MsgObjectAbort:

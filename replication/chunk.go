@@ -61,7 +61,7 @@ func DecodeChunk(slot []byte) (ChunkHeader, []byte, error) {
 		return h, nil, fmt.Errorf("%w: chunk reserved bytes set", ErrMalformed)
 	}
 	h.Kind = ObjectKind(slot[4])
-	if h.Kind != ObjectTable && h.Kind != ObjectEdit {
+	if !h.Kind.valid() {
 		return h, nil, fmt.Errorf("%w: unknown chunk kind %d", ErrMalformed, slot[4])
 	}
 	h.Epoch = binary.LittleEndian.Uint64(slot[8:])

@@ -2,6 +2,7 @@ package replication
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 )
 
@@ -102,9 +103,15 @@ type Primary struct {
 	fenced  error
 	nextOp  OpID
 	nextCID CommitID
-	// lastSeg is the segment of the newest append or seal; backups added
-	// now receive live data from the segment after it.
-	lastSeg uint64
+	// lastSeg and lastEnd are the log end: the newest segment appended to
+	// or sealed, and how far it is filled; lastSealed says it is sealed. A
+	// backup added now joins there (see AddBackup).
+	lastSeg    uint64
+	lastEnd    uint64
+	lastSealed bool
+	// logUsed: something was ever appended or sealed (or SetLogEnd named
+	// a non-empty log): a backup added now must copy a snapshot.
+	logUsed bool
 	sealed  map[uint64]bool // sealed segments with writes still pending
 	commits []*commit       // unresolved, oldest first
 	backups map[string]*peer
@@ -142,11 +149,30 @@ type opRef struct {
 type peer struct {
 	id       string
 	geo      Geometry
-	afterSeg uint64          // receives segments > afterSeg
+	joinSeg  uint64          // receives segments >= joinSeg
 	inflight map[uint64]bool // segments occupying a vlog slot (not SegmentDone)
 	chunkUse map[uint32]bool // chunk slots written and not credited
-	queue    []queued        // waiting, in order, for a credit
-	objects  map[objKey]bool // objects this backup receives (saw offset 0)
+	// vq holds value-log items (vlog writes, Commit, Seal) and oq object
+	// items (chunks, ObjectEnd, ObjectAbort), each waiting in order for its
+	// own credit; neither holds up the other except that an edit's
+	// ObjectEnd waits for the vlog writes up to its checkpoint (invariant 7).
+	vq, oq []queued
+	// posSeg/posOff: the value-log position posted to this backup so far.
+	posSeg, posOff uint64
+	objects        map[objKey]bool // objects this backup receives (saw offset 0)
+	// Catch-up (ship-index mode). A joining backup counts toward
+	// MinReplicas only once it has acknowledged its snapshot edit.
+	joining bool
+	// pinned: BeginSnapshot was called; live objects started since then
+	// are delivered. snapID is the edit the snapshot reflects: live edits
+	// up to it are not delivered. snapOpen: the snapshot edit has not
+	// ended; live items wait in held behind it.
+	pinned   bool
+	snapOpen bool
+	snapID   uint64
+	held     []queued
+	missed   map[uint64]bool // tables in flight at the pin: not received live
+	targeted map[objKey]bool // objects sent to this backup alone
 	lastAck  uint64          // tick of the last HeartbeatAck
 	durSeg   uint64          // durable position reported (ack disk, lag)
 	durOff   uint64
@@ -199,7 +225,7 @@ func (p *Primary) Idle(lastEdit uint64) bool {
 		return false
 	}
 	for _, b := range p.backups {
-		if len(b.queue) > 0 || b.lastEdit < lastEdit {
+		if len(b.vq) > 0 || len(b.oq) > 0 || len(b.held) > 0 || b.snapOpen || b.lastEdit < lastEdit {
 			return false
 		}
 	}
@@ -216,10 +242,28 @@ func (p *Primary) Ready() Ready {
 	return r
 }
 
-// AddBackup admits the backup that sent hello into the replica set. It will
-// receive the value log from the segment after the newest one appended or
-// sealed so far, and objects that start after now. Older data is the
-// wrapper's to copy (catch-up). A Welcome is queued for it.
+// SetLogEnd tells a primary that reopened a non-empty value log where it
+// ends: segment seg holds off bytes and is sealed or not. Call it before
+// any Append, Seal or AddBackup.
+func (p *Primary) SetLogEnd(seg, off uint64, sealed bool) {
+	if p.logUsed || len(p.backups) > 0 {
+		panic("replication: SetLogEnd after the log was used")
+	}
+	p.lastSeg, p.lastEnd, p.lastSealed = seg, off, sealed
+	p.logUsed = seg > 0
+}
+
+// AddBackup admits the backup that sent hello into the replica set at the
+// join point, the log end (L, O): if segment L is not sealed and O > 0,
+// the first thing queued to it is a write of [0, O) of segment L, then it
+// receives the live value log from O on; if L is sealed it receives
+// segments from L+1 on. A Welcome naming the join segment is queued.
+//
+// In ship-index mode, a backup added to a primary whose log was ever used
+// is joining: it receives no live object until the wrapper pins a
+// snapshot (BeginSnapshot) and streams it (ChunkTo, ObjectEndTo), and it
+// counts toward MinReplicas only once it acknowledged the snapshot edit.
+// A backup added before anything was written needs no snapshot.
 func (p *Primary) AddBackup(hello Message) error {
 	if p.fenced != nil {
 		return p.fenced
@@ -250,12 +294,99 @@ func (p *Primary) AddBackup(hello Message) error {
 			ErrProtocol, id, geo.SegmentSize, p.cfg.SegmentSize)
 	}
 	b := &peer{
-		id: id, geo: geo, afterSeg: p.lastSeg, lastAck: p.tick,
+		id: id, geo: geo, lastAck: p.tick,
 		inflight: map[uint64]bool{}, chunkUse: map[uint32]bool{}, objects: map[objKey]bool{},
+		targeted: map[objKey]bool{}, missed: map[uint64]bool{},
 	}
+	prefix := uint64(0)
+	switch {
+	case p.lastSeg == 0:
+		b.joinSeg = 1
+	case p.lastSealed:
+		b.joinSeg = p.lastSeg + 1
+	default:
+		b.joinSeg, prefix = p.lastSeg, p.lastEnd
+	}
+	b.posSeg = b.joinSeg
+	b.joining = p.logUsed && p.cfg.Mode == ModeShipIndex
+	b.pinned = !b.joining
 	p.backups[id] = b
-	p.send(id, Message{Type: MsgWelcome, Seg: p.lastSeg + 1, Kind: uint8(p.cfg.Mode) | uint8(p.cfg.Ack)<<4})
+	p.send(id, Message{Type: MsgWelcome, Seg: b.joinSeg, Kind: uint8(p.cfg.Mode) | uint8(p.cfg.Ack)<<4})
+	if prefix > 0 {
+		// The segment being filled: its bytes so far come first.
+		p.segRefs[b.joinSeg]++
+		p.enqueueV(b, queued{write: &Write{Backup: id, Target: TargetVlog, Seg: b.joinSeg,
+			Slot: uint32(b.joinSeg % uint64(geo.VlogSlots)), Offset: 0, Length: prefix}})
+	}
 	return nil
+}
+
+// Joining reports whether backup id is in the replica set and has not yet
+// acknowledged its snapshot.
+func (p *Primary) Joining(id string) bool {
+	b := p.backups[id]
+	return b != nil && b.joining
+}
+
+// Members returns the ids of the backups that count toward MinReplicas
+// (in the replica set and not joining), sorted.
+func (p *Primary) Members() []string {
+	var ids []string
+	for _, id := range p.Backups() {
+		if !p.backups[id].joining {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// JoinSegment returns the first segment backup id receives live; the
+// snapshot must carry every older segment. Zero if id is not in the set.
+func (p *Primary) JoinSegment(id string) uint64 {
+	if b := p.backups[id]; b != nil {
+		return b.joinSeg
+	}
+	return 0
+}
+
+// BeginSnapshot records that the wrapper pinned, for joining backup id, the
+// state after edit editID (0: before any edit). From now on the backup
+// receives live objects that start, except edits up to editID (the
+// snapshot holds them); they wait behind the snapshot edit. Tables being
+// streamed now (started before the pin) are missed: TakeMissed names them.
+func (p *Primary) BeginSnapshot(id string, editID uint64) error {
+	b := p.backups[id]
+	if b == nil {
+		return fmt.Errorf("%w: %q is not in the replica set", ErrBackupDropped, id)
+	}
+	if !b.joining || b.pinned {
+		return fmt.Errorf("%w: snapshot for backup %q, which is not waiting for one", ErrProtocol, id)
+	}
+	b.pinned, b.snapOpen, b.snapID = true, true, editID
+	for k := range p.objects {
+		if k.kind == ObjectTable {
+			b.missed[k.id] = true
+		}
+	}
+	return nil
+}
+
+// TakeMissed returns, and forgets, those of tables that backup id missed
+// (they were being streamed when its snapshot was pinned). The wrapper
+// sends them to it (ChunkTo, ObjectEndTo) before the edit that adds them.
+func (p *Primary) TakeMissed(id string, tables []uint64) []uint64 {
+	b := p.backups[id]
+	if b == nil {
+		return nil
+	}
+	var out []uint64
+	for _, t := range tables {
+		if b.missed[t] {
+			delete(b.missed, t)
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // RemoveBackup drops a backup, e.g. when its connection failed.
@@ -275,23 +406,23 @@ func (p *Primary) Append(seg, off, n uint64) (CommitID, error) {
 	if seg < p.lastSeg || p.sealed[seg] {
 		panic(fmt.Sprintf("replication: append to segment %d after segment %d (sealed=%t)", seg, p.lastSeg, p.sealed[seg]))
 	}
-	p.lastSeg = seg
+	p.lastSeg, p.lastEnd, p.lastSealed, p.logUsed = seg, off+n, false, true
 	p.nextCID++
 	c := &commit{id: p.nextCID, seg: seg, end: off + n, waiting: map[string]bool{}}
 	p.commits = append(p.commits, c)
 	for _, id := range p.Backups() {
 		b := p.backups[id]
-		if seg <= b.afterSeg {
+		if seg < b.joinSeg {
 			continue
 		}
 		c.waiting[id] = true
 		w := &Write{Backup: id, Target: TargetVlog, Seg: seg, Slot: uint32(seg % uint64(b.geo.VlogSlots)), Offset: off, Length: n}
 		p.segRefs[seg]++
 		if p.cfg.Ack == AckMemory {
-			p.enqueue(b, queued{write: w, commit: c.id})
+			p.enqueueV(b, queued{write: w, commit: c.id})
 		} else {
-			p.enqueue(b, queued{write: w})
-			p.enqueue(b, queued{msg: &Message{Type: MsgCommit, Seg: seg, Offset: off + n}})
+			p.enqueueV(b, queued{write: w})
+			p.enqueueV(b, queued{msg: &Message{Type: MsgCommit, Seg: seg, Offset: off + n}})
 		}
 	}
 	p.resolve()
@@ -307,16 +438,16 @@ func (p *Primary) Seal(seg, length uint64, crc uint32) error {
 	if seg < p.lastSeg {
 		panic(fmt.Sprintf("replication: seal of segment %d after segment %d", seg, p.lastSeg))
 	}
-	p.lastSeg = seg
+	p.lastSeg, p.lastEnd, p.lastSealed, p.logUsed = seg, length, true, true
 	p.sealed[seg] = true
 	for _, id := range p.Backups() {
 		b := p.backups[id]
-		if seg <= b.afterSeg {
+		if seg < b.joinSeg {
 			continue
 		}
 		// A segment sealed with no append still occupies its slot on the
 		// backup until SegmentDone.
-		p.enqueue(b, queued{msg: &Message{Type: MsgSeal, Seg: seg, Length: length, CRC: crc}})
+		p.enqueueV(b, queued{msg: &Message{Type: MsgSeal, Seg: seg, Length: length, CRC: crc}})
 	}
 	p.releaseSegment(seg)
 	return nil
@@ -340,14 +471,14 @@ func (p *Primary) Chunk(kind ObjectKind, id, offset uint64, ref ChunkRef, n uint
 	if p.cfg.Mode == ModeShipIndex {
 		for _, bid := range p.Backups() {
 			b := p.backups[bid]
-			if offset == 0 {
+			if offset == 0 && b.pinned && !(kind == ObjectEdit && id <= b.snapID) {
 				b.objects[k] = true
 			}
 			if !b.objects[k] {
 				continue
 			}
 			p.chunkRefs[ref]++
-			p.enqueue(b, queued{write: &Write{Backup: bid, Target: TargetChunk, Chunk: ref, Length: n}})
+			p.enqueueLive(b, queued{write: &Write{Backup: bid, Target: TargetChunk, Chunk: ref, Length: n}})
 		}
 	}
 	if p.chunkRefs[ref] == 0 {
@@ -388,7 +519,76 @@ func (p *Primary) endObject(m Message) error {
 		}
 		delete(b.objects, k)
 		mm := m
-		p.enqueue(b, queued{msg: &mm})
+		p.enqueueLive(b, queued{msg: &mm})
+	}
+	return nil
+}
+
+// ChunkTo offers one chunk of an object sent to backup to alone (catch-up:
+// the files of its snapshot, the tables it missed). Chunks of an object
+// come in order; offset 0 starts it. If the backup left the replica set
+// the chunk is released and ErrBackupDropped returned: stop streaming.
+func (p *Primary) ChunkTo(to string, kind ObjectKind, id, offset uint64, ref ChunkRef, n uint64) error {
+	if p.fenced != nil {
+		p.releaseChunkNow(ref)
+		return p.fenced
+	}
+	b := p.backups[to]
+	if b == nil {
+		p.releaseChunkNow(ref)
+		return fmt.Errorf("%w: %q is not in the replica set", ErrBackupDropped, to)
+	}
+	k := objKey{kind, id}
+	if offset == 0 {
+		if b.targeted[k] {
+			panic(fmt.Sprintf("replication: %s %d to %s started twice", kind, id, to))
+		}
+		b.targeted[k] = true
+	}
+	if !b.targeted[k] {
+		panic(fmt.Sprintf("replication: chunk at %d of %s %d to %s that never started", offset, kind, id, to))
+	}
+	p.chunkRefs[ref]++
+	p.enqueueO(b, queued{write: &Write{Backup: to, Target: TargetChunk, Chunk: ref, Length: n}})
+	return nil
+}
+
+// ObjectEndTo ends an object sent to backup to alone (see ObjectEnd). The
+// end of its snapshot (kind ObjectSnapshot, id = the edit it reflects)
+// releases the live objects held behind it.
+func (p *Primary) ObjectEndTo(to string, kind ObjectKind, id, length uint64, crc uint32, ckSeg, ckOff uint64) error {
+	return p.endTargeted(to, Message{Type: MsgObjectEnd, Kind: uint8(kind), ID: id, Length: length, CRC: crc, Seg: ckSeg, Offset: ckOff})
+}
+
+// ObjectAbortTo abandons an object sent to backup to alone.
+func (p *Primary) ObjectAbortTo(to string, kind ObjectKind, id uint64) error {
+	return p.endTargeted(to, Message{Type: MsgObjectAbort, Kind: uint8(kind), ID: id})
+}
+
+func (p *Primary) endTargeted(to string, m Message) error {
+	if p.fenced != nil {
+		return p.fenced
+	}
+	b := p.backups[to]
+	if b == nil {
+		return fmt.Errorf("%w: %q is not in the replica set", ErrBackupDropped, to)
+	}
+	k := objKey{ObjectKind(m.Kind), m.ID}
+	if !b.targeted[k] {
+		panic(fmt.Sprintf("replication: end of %s %d to %s that never started", k.kind, k.id, to))
+	}
+	delete(b.targeted, k)
+	p.enqueueO(b, queued{msg: &m})
+	if k.kind == ObjectSnapshot && m.Type == MsgObjectEnd {
+		if !b.snapOpen || m.ID != b.snapID {
+			panic(fmt.Sprintf("replication: snapshot %d to %s, which waits for snapshot %d (open=%t)", m.ID, to, b.snapID, b.snapOpen))
+		}
+		b.snapOpen = false
+		held := b.held
+		b.held = nil
+		for _, q := range held {
+			p.enqueueO(b, q)
+		}
 	}
 	return nil
 }
@@ -470,6 +670,11 @@ func (p *Primary) Step(from string, m Message) error {
 		p.confirm(b, func(c *commit) bool { return c.seg < m.Seg || (c.seg == m.Seg && c.end <= m.Offset) })
 	case MsgEditDone:
 		b.lastEdit = m.ID
+		if b.joining && b.pinned && !b.snapOpen && m.ID >= b.snapID {
+			// The snapshot edit (or a later one) is installed: from now on
+			// this backup holds everything it is sent.
+			b.joining = false
+		}
 	case MsgError:
 		bad = fmt.Errorf("%w: backup reported: %s", ErrBackupDropped, m.Text)
 	default:
@@ -506,29 +711,100 @@ func (p *Primary) Tick() {
 	p.resolve()
 }
 
-// enqueue adds an item to b's queue and posts what credits allow.
-func (p *Primary) enqueue(b *peer, q queued) {
-	b.queue = append(b.queue, q)
+// enqueueV adds a value-log item to b's queue and posts what credits allow.
+func (p *Primary) enqueueV(b *peer, q queued) {
+	b.vq = append(b.vq, q)
 	p.drain(b)
 }
 
-// drain posts b's queued items in order while credits allow.
+// enqueueO adds an object item to b's queue and posts what credits allow.
+func (p *Primary) enqueueO(b *peer, q queued) {
+	b.oq = append(b.oq, q)
+	p.drain(b)
+}
+
+// enqueueLive queues a live object item: behind the snapshot if b's is
+// still being streamed.
+func (p *Primary) enqueueLive(b *peer, q queued) {
+	if b.snapOpen {
+		b.held = append(b.held, q)
+		return
+	}
+	p.enqueueO(b, q)
+}
+
+// drain posts b's queued items, each queue in order, while credits allow.
 func (p *Primary) drain(b *peer) {
-	for len(b.queue) > 0 {
-		q := b.queue[0]
-		if q.write != nil && !p.post(b, q.write, q.commit) {
+	for {
+		v := p.drainV(b)
+		o := p.drainO(b)
+		if !v && !o {
 			return
+		}
+	}
+}
+
+// drainV posts value-log items; it reports whether it posted any.
+func (p *Primary) drainV(b *peer) bool {
+	moved := false
+	for len(b.vq) > 0 {
+		q := b.vq[0]
+		if q.write != nil {
+			if !p.post(b, q.write, q.commit) {
+				return moved
+			}
+			b.posSeg, b.posOff = q.write.Seg, q.write.Offset+q.write.Length
 		}
 		if q.msg != nil {
 			// A Seal of a segment that saw no write still claims its slot:
 			// the backup persists what the slot holds.
 			if q.msg.Type == MsgSeal && !p.acquireVlogSlot(b, q.msg.Seg) {
-				return
+				return moved
+			}
+			p.send(b.id, *q.msg)
+			if q.msg.Type == MsgSeal {
+				b.posSeg, b.posOff = q.msg.Seg+1, 0
+			}
+		}
+		b.vq = b.vq[1:]
+		moved = true
+	}
+	return moved
+}
+
+// drainO posts object items; it reports whether it posted any.
+func (p *Primary) drainO(b *peer) bool {
+	moved := false
+	for len(b.oq) > 0 {
+		q := b.oq[0]
+		if q.write != nil && !p.post(b, q.write, q.commit) {
+			return moved
+		}
+		if q.msg != nil {
+			if !p.checkpointPosted(b, q.msg) {
+				return moved
 			}
 			p.send(b.id, *q.msg)
 		}
-		b.queue = b.queue[1:]
+		b.oq = b.oq[1:]
+		moved = true
 	}
+	return moved
+}
+
+// checkpointPosted reports whether m may go to b: an edit's ObjectEnd only
+// once every value-log write up to its checkpoint was posted to b
+// (invariant 7), unless the checkpoint lies beyond the log end the primary
+// knows (nothing to wait for: the backup judges it).
+func (p *Primary) checkpointPosted(b *peer, m *Message) bool {
+	if m.Type != MsgObjectEnd || (ObjectKind(m.Kind) != ObjectEdit && ObjectKind(m.Kind) != ObjectSnapshot) {
+		return true
+	}
+	if m.Seg < b.posSeg || (m.Seg == b.posSeg && m.Offset <= b.posOff) {
+		return true
+	}
+	beyond := m.Seg > p.lastSeg || (m.Seg == p.lastSeg && !p.lastSealed && m.Offset > p.lastEnd)
+	return beyond
 }
 
 // acquireVlogSlot reports whether segment seg holds, or may now take, its
@@ -591,7 +867,9 @@ func (p *Primary) confirm(b *peer, match func(*commit) bool) {
 	for _, c := range p.commits {
 		if c.waiting[b.id] && match(c) {
 			delete(c.waiting, b.id)
-			c.held++
+			if !b.joining {
+				c.held++
+			}
 		}
 	}
 }
@@ -600,7 +878,7 @@ func (p *Primary) confirm(b *peer, match func(*commit) bool) {
 // what it referenced) and no commit waits for it any more.
 func (p *Primary) drop(b *peer, reason error) {
 	delete(p.backups, b.id)
-	for _, q := range b.queue {
+	for _, q := range slices.Concat(b.vq, b.oq, b.held) {
 		if q.write == nil {
 			continue
 		}
@@ -613,7 +891,7 @@ func (p *Primary) drop(b *peer, reason error) {
 			p.releaseChunk(q.write.Chunk)
 		}
 	}
-	b.queue = nil
+	b.vq, b.oq, b.held = nil, nil, nil
 	for _, c := range p.commits {
 		delete(c.waiting, b.id)
 	}
@@ -647,6 +925,15 @@ func (p *Primary) releaseSegment(seg uint64) {
 		delete(p.sealed, seg)
 		delete(p.segRefs, seg)
 		p.ready.ReleasedSegments = append(p.ready.ReleasedSegments, seg)
+	}
+}
+
+// releaseChunkNow releases a chunk no backup will read, unless queued writes
+// still reference it.
+func (p *Primary) releaseChunkNow(ref ChunkRef) {
+	if p.chunkRefs[ref] == 0 {
+		delete(p.chunkRefs, ref)
+		p.ready.ReleasedChunks = append(p.ready.ReleasedChunks, ref)
 	}
 }
 

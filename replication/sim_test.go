@@ -115,8 +115,12 @@ func (s *sim) handle(t *testing.T, td *datadriven.TestData) string {
 			return ObjectTable
 		case "edit":
 			return ObjectEdit
+		case "segment":
+			return ObjectSegment
+		case "snapshot":
+			return ObjectSnapshot
 		}
-		t.Fatalf("%s: kind=table|edit", td.Pos)
+		t.Fatalf("%s: kind=table|edit|segment|snapshot", td.Pos)
 		return 0
 	}
 	switch td.Cmd {
@@ -176,6 +180,35 @@ func (s *sim) handle(t *testing.T, td *datadriven.TestData) string {
 		if err := s.p.Chunk(h.Kind, h.ID, h.Offset, ref, uint64(h.Length)+ChunkHeaderSize); err != nil {
 			s.errorf("%v", err)
 		}
+	case "chunk-to":
+		ref := ChunkRef(u("ref", 0))
+		h := ChunkHeader{Kind: kind(), Epoch: s.p.Epoch(), ID: u("id", 0), Offset: u("off", 0), Length: uint32(u("n", 0))}
+		s.chunks[ref] = h
+		if err := s.p.ChunkTo(args["to"], h.Kind, h.ID, h.Offset, ref, uint64(h.Length)+ChunkHeaderSize); err != nil {
+			s.errorf("%v", err)
+		}
+	case "end-to":
+		if err := s.p.ObjectEndTo(args["to"], kind(), u("id", 0), u("len", 0), uint32(u("crc", 0)), u("ck-seg", 0), u("ck-off", 0)); err != nil {
+			s.errorf("%v", err)
+		}
+	case "pin":
+		// The wrapper pinned a snapshot for a joining backup.
+		if err := s.p.BeginSnapshot(args["id"], u("edit", 0)); err != nil {
+			s.errorf("%v", err)
+		}
+	case "missed":
+		var tables []uint64
+		for _, v := range strings.Split(args["tables"], ",") {
+			n, err := strconv.ParseUint(v, 10, 64)
+			if err != nil {
+				t.Fatalf("%s: bad tables=%q", td.Pos, args["tables"])
+			}
+			tables = append(tables, n)
+		}
+		s.printf("missed by %s: %v\n", args["id"], s.p.TakeMissed(args["id"], tables))
+	case "log-end":
+		_, sealed := args["sealed"]
+		s.p.SetLogEnd(u("seg", 0), u("off", 0), sealed)
 	case "end":
 		if err := s.p.ObjectEnd(kind(), u("id", 0), u("len", 0), uint32(u("crc", 0)), u("ck-seg", 0), u("ck-off", 0)); err != nil {
 			s.errorf("%v", err)
@@ -243,11 +276,11 @@ func (s *sim) handle(t *testing.T, td *datadriven.TestData) string {
 	case "drop":
 		s.p.RemoveBackup(args["id"], errors.New("connection lost"))
 	case "state":
-		s.printf("replica set %v\n", s.p.Backups())
+		s.printf("replica set %v members %v\n", s.p.Backups(), s.p.Members())
 		for _, id := range s.ids() {
 			seg, dur := s.backups[id].Position()
-			s.printf("%s: epoch=%d seg=%d durable=%d pending-down=%d pending-up=%d\n",
-				id, s.backups[id].Epoch(), seg, dur, len(s.down[id]), len(s.up[id]))
+			s.printf("%s: epoch=%d seg=%d durable=%d pending-down=%d pending-up=%d joining=%t\n",
+				id, s.backups[id].Epoch(), seg, dur, len(s.down[id]), len(s.up[id]), s.p.Joining(id))
 		}
 		return s.out.String()
 	default:

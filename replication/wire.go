@@ -50,7 +50,17 @@ type ObjectKind uint8
 const (
 	ObjectTable ObjectKind = 1 // an SSTable file, id = table number
 	ObjectEdit  ObjectKind = 2 // an encoded index version edit, id = edit number
+	// ObjectSegment is a sealed value-log segment file copied for catch-up,
+	// id = segment number.
+	ObjectSegment ObjectKind = 3
+	// ObjectSnapshot is an encoded version edit that recreates the
+	// primary's whole index state after edit id (catch-up): it adds every
+	// table at its level and carries the checkpoint, NextFileNum, LastSeq
+	// and SegmentLive. The backup installs it as its base version.
+	ObjectSnapshot ObjectKind = 4
 )
+
+func (k ObjectKind) valid() bool { return k >= ObjectTable && k <= ObjectSnapshot }
 
 func (k ObjectKind) String() string {
 	switch k {
@@ -58,6 +68,10 @@ func (k ObjectKind) String() string {
 		return "table"
 	case ObjectEdit:
 		return "edit"
+	case ObjectSegment:
+		return "segment"
+	case ObjectSnapshot:
+		return "snapshot"
 	}
 	return fmt.Sprintf("ObjectKind(%d)", uint8(k))
 }
