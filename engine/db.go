@@ -65,8 +65,9 @@ type DB struct {
 	// deleted whose files await the last reader that may need them.
 	readers struct {
 		sync.Mutex
-		seqs    map[uint64]int
-		pending []pendingSegment
+		seqs     map[uint64]int
+		pending  []pendingSegment
+		awaiting []awaitSegment
 	}
 
 	gcMu      sync.Mutex // serialises GC passes

@@ -39,7 +39,9 @@
 // minus the live bytes the index counts per segment) is large enough are
 // read; each Set record is re-appended through the commit pipeline only if
 // its key still points at that record (checked by the leader, so a
-// concurrent update wins); the rewrites are synced; an edit records the
+// concurrent update wins); the rewrites are synced; once a flush has moved
+// the checkpoint past the rewrites (so every flushed table points at the new
+// copies, which is all a ship-index backup sees), an edit records the
 // segment's deletion; the file is removed once no snapshot, iterator or
 // in-flight read can reach it.
 //
@@ -55,8 +57,9 @@
 //     past it (the index's TableCreated callback), so replay never starts
 //     beyond the durable end of the log.
 //  4. GC deletes a segment only below the checkpoint (replay never needs
-//     it), after its live values are durable elsewhere and the deletion is
-//     in the manifest, and only once every reader at an older seq is gone.
+//     it), after its live values are durable elsewhere and flushed to
+//     tables (the checkpoint passed them) and the deletion is in the
+//     manifest, and only once every reader at an older seq is gone.
 //  5. A failed write or sync of durable state (value log, index, IOSTATS),
 //     or a CommitHook error, stops the engine: every later write returns
 //     an error wrapping ErrStopped. Nothing is logged and ignored.

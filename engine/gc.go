@@ -23,6 +23,13 @@ type gcRewrite struct {
 	dropped int
 }
 
+// awaitSegment is a collected segment whose deletion waits for the index
+// checkpoint to pass end (the log's end after its rewrites).
+type awaitSegment struct {
+	num uint64
+	end kvsep.Pos
+}
+
 // GCResult describes one GC pass.
 type GCResult struct {
 	Segments       []uint64 // segments collected (deleted, or awaiting readers)
@@ -77,6 +84,9 @@ func (db *DB) RunGC(ctx context.Context) (GCResult, error) {
 	db.gcMu.Lock()
 	defer db.gcMu.Unlock()
 	db.gcStats.runs.Add(1)
+	if err := db.recordCollected(); err != nil {
+		return res, err
+	}
 	for _, n := range db.gcCandidates() {
 		if err := db.collectSegment(ctx, n, &res); err != nil {
 			return res, err
@@ -84,8 +94,56 @@ func (db *DB) RunGC(ctx context.Context) (GCResult, error) {
 		res.Segments = append(res.Segments, n)
 		db.gcStats.segments.Add(1)
 	}
+	if len(res.Segments) > 0 {
+		// Flush so that the checkpoint passes the rewrites now rather than
+		// at the next natural flush: the space is reclaimed in this pass.
+		if err := db.idx.Flush(ctx); err != nil {
+			if errors.Is(err, index.ErrClosed) {
+				return res, ErrClosed
+			}
+			return res, markCorrupt(err)
+		}
+	}
+	if err := db.recordCollected(); err != nil {
+		return res, err
+	}
 	db.removeReadySegments(false)
 	return res, nil
+}
+
+// recordCollected logs the deletion of collected segments whose rewrites
+// the index checkpoint has passed: every flushed table then points at the
+// new copies, so a ship-index backup, which sees only flushed tables, never
+// installs a deletion while its tables still point into the segment.
+func (db *DB) recordCollected() error {
+	cp := kvsep.Pos(db.idx.Checkpoint())
+	db.readers.Lock()
+	var ready []uint64
+	keep := db.readers.awaiting[:0]
+	for _, a := range db.readers.awaiting {
+		if !cp.Less(a.end) {
+			ready = append(ready, a.num)
+		} else {
+			keep = append(keep, a)
+		}
+	}
+	db.readers.awaiting = keep
+	db.readers.Unlock()
+	if len(ready) == 0 {
+		return nil
+	}
+	if err := db.idx.ApplyEdit(&index.VersionEdit{DeletedSegments: ready}); err != nil {
+		if errors.Is(err, index.ErrClosed) {
+			return ErrClosed
+		}
+		return db.fail(fmt.Errorf("gc: record deletion of segments %v: %w", ready, err))
+	}
+	db.readers.Lock()
+	for _, n := range ready {
+		db.readers.pending = append(db.readers.pending, pendingSegment{num: n, seq: db.visibleSeq.Load()})
+	}
+	db.readers.Unlock()
+	return nil
 }
 
 // maxSegmentsPerPass bounds the work of one pass so that Close stays prompt.
@@ -99,6 +157,9 @@ func (db *DB) gcCandidates() []uint64 {
 	pending := make(map[uint64]bool, len(db.readers.pending))
 	for _, p := range db.readers.pending {
 		pending[p.num] = true
+	}
+	for _, a := range db.readers.awaiting {
+		pending[a.num] = true
 	}
 	db.readers.Unlock()
 	size := db.opts.SegmentSize
@@ -190,14 +251,9 @@ func (db *DB) collectSegment(ctx context.Context, n uint64, res *GCResult) error
 			return db.fail(fmt.Errorf("gc: sync value log: %w", err))
 		}
 	}
-	if err := db.idx.ApplyEdit(&index.VersionEdit{DeletedSegments: []uint64{n}}); err != nil {
-		if errors.Is(err, index.ErrClosed) {
-			return ErrClosed
-		}
-		return db.fail(fmt.Errorf("gc: record deletion of segment %06d: %w", n, err))
-	}
+	// Its deletion is logged once the checkpoint passes the rewrites.
 	db.readers.Lock()
-	db.readers.pending = append(db.readers.pending, pendingSegment{num: n, seq: db.visibleSeq.Load()})
+	db.readers.awaiting = append(db.readers.awaiting, awaitSegment{num: n, end: db.log.End()})
 	db.readers.Unlock()
 	return nil
 }

@@ -26,7 +26,8 @@ type Metrics struct {
 // GCMetrics counts value-log GC work.
 type GCMetrics struct {
 	Runs, Segments, KeysRewritten, KeysDropped, BytesRewritten uint64
-	// PendingSegments are collected segments whose files wait for readers.
+	// PendingSegments are collected segments whose deletion waits for the
+	// checkpoint to pass their rewrites, or whose files wait for readers.
 	PendingSegments int
 }
 
@@ -50,7 +51,7 @@ func (db *DB) Metrics() Metrics {
 		},
 	}
 	db.readers.Lock()
-	m.GC.PendingSegments = len(db.readers.pending)
+	m.GC.PendingSegments = len(db.readers.pending) + len(db.readers.awaiting)
 	db.readers.Unlock()
 	return m
 }
