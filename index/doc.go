@@ -75,11 +75,16 @@
 //     checksum, a malformed edit, a missing table or a table of the wrong
 //     size is ErrCorrupt. Table block checksum failures are ErrCorrupt and
 //     never returned as data.
-//  4. Shadowing: in flush and compaction output, for each user key and each
-//     snapshot stripe (the seqs between two consecutive open snapshots),
+//  4. Shadowing: a flush writes every version of its memtable. In
+//     compaction output, for each user key and each snapshot stripe (the
+//     seqs between two consecutive open snapshots, and above the newest),
 //     only the newest version survives; a tombstone is also dropped when no
 //     table below the output level overlaps the compaction and no open
-//     snapshot is older than the tombstone. Flushes never drop tombstones.
+//     snapshot is older than the tombstone. A read is therefore exact at the
+//     seq of an open Snapshot, or at any seq at least the visible seq when
+//     the read state was pinned: GetVisible and IterOptions.Visible load the
+//     seq after pinning. (A seq loaded earlier, then used after a compaction
+//     installed, may miss a version shadowed by a newer one.)
 //  5. L0 tables may overlap and are searched newest first (largest seq);
 //     tables of L1 and below do not overlap and are ordered by key. A user
 //     key's versions never straddle two tables of one level >= 1.

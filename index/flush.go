@@ -27,9 +27,8 @@ func (x *Index) flushLoop() {
 			}
 			m := x.mu.imm[0]
 			x.mu.flushing = true
-			snaps := x.snapshotSeqsLocked()
 			x.mu.Unlock()
-			err := x.flush(m, snaps)
+			err := x.flush(m)
 			x.mu.Lock()
 			x.mu.flushing = false
 			if err != nil {
@@ -104,7 +103,7 @@ func compactEntries(in internalIter, snaps []uint64, elide bool,
 }
 
 // flush writes memtable m to an L0 table and logs the edit.
-func (x *Index) flush(m *memtable, snaps []uint64) error {
+func (x *Index) flush(m *memtable) error {
 	delta := segDelta{}
 	var b *tableBuilder
 	var meta *TableMeta
@@ -115,12 +114,14 @@ func (x *Index) flush(m *memtable, snaps []uint64) error {
 		if err != nil {
 			return err
 		}
-		err = compactEntries(&memIter{m: m}, snaps, false,
-			func(k []byte, tr uint64, v []byte) error {
-				x.addRef(delta, Kind(tr&0xff), v, +1)
-				return b.add(k, tr, v)
-			},
-			func(Kind, []byte) {})
+		// A flush keeps every version (see doc.go, invariant 4): a reader
+		// may hold a seq older than the newest entries of the memtable.
+		it := &memIter{m: m}
+		for it.first(); it.valid() && err == nil; it.next() {
+			v, _ := it.value()
+			x.addRef(delta, Kind(it.trailer()&0xff), v, +1)
+			err = b.add(it.key(), it.trailer(), v)
+		}
 		if err != nil {
 			b.abort()
 			return fmt.Errorf("index: flush table %d: %w", num, err)

@@ -574,6 +574,21 @@ func (x *Index) MakeRoom(ctx context.Context) error {
 func (x *Index) Get(key []byte, seq uint64) (value []byte, found bool, err error) {
 	rs := x.loadReadState()
 	defer x.unrefReadState(rs)
+	return x.get(rs, key, seq)
+}
+
+// GetVisible is Get at the seq visible() returns, read after the index
+// state is pinned. A caller reading "the latest" should use it (or hold a
+// Snapshot): a compaction keeps the versions open snapshots need and the
+// newest version, so a seq loaded before the state is pinned may be older
+// than what the pinned tables still hold (doc.go, invariant 4).
+func (x *Index) GetVisible(key []byte, visible func() uint64) (value []byte, found bool, err error) {
+	rs := x.loadReadState()
+	defer x.unrefReadState(rs)
+	return x.get(rs, key, visible())
+}
+
+func (x *Index) get(rs *readState, key []byte, seq uint64) (value []byte, found bool, err error) {
 	if n, ok := rs.mem.get(key, seq); ok {
 		return memResult(n)
 	}

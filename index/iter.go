@@ -261,6 +261,9 @@ func (x *Index) newMergedIter(ctx context.Context, rs *readState, lower, upper [
 type IterOptions struct {
 	Lower, Upper []byte
 	Seq          uint64
+	// Visible, if not nil, replaces Seq: it is called once the iterator's
+	// state is pinned (see GetVisible for why that order matters).
+	Visible func() uint64
 }
 
 // Iter iterates the newest version of each user key as of a seq, tombstones
@@ -282,6 +285,9 @@ type Iter struct {
 func (x *Index) NewIter(o IterOptions) *Iter {
 	rs := x.loadReadState()
 	it := &Iter{x: x, rs: rs, o: o}
+	if o.Visible != nil {
+		it.o.Seq = o.Visible()
+	}
 	it.o.Lower = slices.Clone(o.Lower)
 	it.o.Upper = slices.Clone(o.Upper)
 	it.m = x.newMergedIter(x.scanCtx, rs, it.o.Lower, it.o.Upper)

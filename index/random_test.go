@@ -168,7 +168,14 @@ func runRandomized(t *testing.T, seed uint64, ops int) {
 			if len(snaps) > 0 && rng.IntN(2) == 0 {
 				at = snaps[rng.IntN(len(snaps))].seq
 			}
-			v, ok, err := x.Get([]byte(k), at)
+			var v []byte
+			var ok bool
+			var err error
+			if at == seq && rng.IntN(2) == 0 {
+				v, ok, err = x.GetVisible([]byte(k), func() uint64 { return seq })
+			} else {
+				v, ok, err = x.Get([]byte(k), at)
+			}
 			require.NoError(t, err)
 			wv, wok := m.get(k, at)
 			require.Equal(t, wok, ok, "op %d: Get(%s, %d) found", op, k, at)
@@ -186,6 +193,9 @@ func runRandomized(t *testing.T, seed uint64, ops int) {
 				hi = key()
 			}
 			o := IterOptions{Seq: at}
+			if at == seq && rng.IntN(2) == 0 {
+				o = IterOptions{Visible: func() uint64 { return seq }}
+			}
 			if lo != "" {
 				o.Lower = []byte(lo)
 			}
