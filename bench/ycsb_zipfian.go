@@ -37,6 +37,7 @@ type Zipfian struct {
 	zetan        float64
 	eta          float64
 	countForZeta int64
+	halfPowTheta float64 // 0.5^theta, the second item's threshold
 }
 
 // NewZipfian returns a zipfian generator over [min, max] with constant theta,
@@ -55,6 +56,7 @@ func newZipfianZetan(min, max int64, theta, zetan float64) *Zipfian {
 		alpha:        1.0 / (1.0 - theta),
 		zetan:        zetan,
 		countForZeta: max - min + 1,
+		halfPowTheta: math.Pow(0.5, theta),
 	}
 	z.eta = (1 - math.Pow(2.0/float64(z.items), 1-theta)) / (1 - z.zeta2theta/z.zetan)
 	return z
@@ -85,7 +87,7 @@ func (z *Zipfian) Next(r *rand.Rand, itemCount int64) int64 {
 	if uz < 1.0 {
 		return z.base
 	}
-	if uz < 1.0+math.Pow(0.5, z.theta) {
+	if uz < 1.0+z.halfPowTheta {
 		return z.base + 1
 	}
 	return z.base + int64(float64(itemCount)*math.Pow(z.eta*u-z.eta+1, z.alpha))
