@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/cockroachdb/pebble/v2/sstable/block"
 	"github.com/talos-kv/talos/internal/iostat"
 )
 
@@ -71,6 +72,10 @@ func (x *Index) compact(c *compaction) error {
 		}
 		return x.logAndApply(e, "compaction", func() { x.mu.m.TrivialMoves++ })
 	}
+	var pool block.BufferPool
+	pool.Init(8)
+	defer pool.Release() // after m is closed (below)
+	ctx := context.WithValue(x.compCtx, bufferPoolKey{}, &pool)
 	m := &mergingIter{}
 	var inBytes uint64
 	for i, in := range c.inputs {
@@ -79,10 +84,10 @@ func (x *Index) compact(c *compaction) error {
 		}
 		if i == 0 && c.level == 0 {
 			for _, t := range in {
-				m.children = append(m.children, &levelIter{x: x, ctx: x.compCtx, tables: []*table{t}})
+				m.children = append(m.children, &levelIter{x: x, ctx: ctx, tables: []*table{t}})
 			}
 		} else if len(in) > 0 {
-			m.children = append(m.children, &levelIter{x: x, ctx: x.compCtx, tables: in})
+			m.children = append(m.children, &levelIter{x: x, ctx: ctx, tables: in})
 		}
 	}
 	delta := segDelta{}

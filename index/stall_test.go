@@ -105,6 +105,8 @@ func TestIOAttribution(t *testing.T) {
 	require.Positive(t, s.Written[iostat.Compaction])
 	require.Positive(t, s.Read[iostat.Compaction])
 	require.Positive(t, s.Written[iostat.Manifest])
+	require.Zero(t, s.Read[iostat.Get], "compaction reads counted as Get")
+	require.Zero(t, s.Read[iostat.Scan], "compaction reads counted as Scan")
 	before := c.Snapshot()
 	_, _, err = x.Get([]byte("k00001"), 2000)
 	require.NoError(t, err)

@@ -13,6 +13,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/objstorage"
 	"github.com/cockroachdb/pebble/v2/sstable"
+	"github.com/cockroachdb/pebble/v2/sstable/block"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/talos-kv/talos/internal/iostat"
 )
@@ -232,6 +233,11 @@ type tableReadable struct {
 }
 
 func (r *tableReadable) ReadAt(ctx context.Context, p []byte, off int64) error {
+	if iostat.KindFrom(ctx, iostat.NumKinds) == iostat.NumKinds {
+		// Every read of the index carries its kind except those of pebble's
+		// compaction iterators, which use a bare context.
+		ctx = compactionCtx
+	}
 	for len(p) > 0 {
 		var n int
 		var err error
@@ -261,17 +267,28 @@ func (r *tableReadable) ReadAt(ctx context.Context, p []byte, off int64) error {
 func (r *tableReadable) Close() error { return r.f.Close() }
 func (r *tableReadable) Size() int64  { return r.size }
 func (r *tableReadable) NewReadHandle(objstorage.ReadBeforeSize) objstorage.ReadHandle {
-	return readHandle{r}
+	return &readHandle{r: r}
 }
 
-type readHandle struct{ r *tableReadable }
+// readHandle reads through its Readable; once set up for compaction
+// (pebble's compaction iterators read without a context) its reads count
+// as iostat.Compaction.
+type readHandle struct {
+	r          *tableReadable
+	compaction bool
+}
 
-func (h readHandle) ReadAt(ctx context.Context, p []byte, off int64) error {
+func (h *readHandle) ReadAt(ctx context.Context, p []byte, off int64) error {
+	if h.compaction {
+		ctx = compactionCtx
+	}
 	return h.r.ReadAt(ctx, p, off)
 }
-func (h readHandle) Close() error                                 { return nil }
-func (h readHandle) SetupForCompaction()                          {}
-func (h readHandle) RecordCacheHit(context.Context, int64, int64) {}
+func (h *readHandle) Close() error                                 { return nil }
+func (h *readHandle) SetupForCompaction()                          { h.compaction = true }
+func (h *readHandle) RecordCacheHit(context.Context, int64, int64) {}
+
+var compactionCtx = iostat.WithKind(context.Background(), iostat.Compaction)
 
 // corruptErr wraps an error from pebble's sstable package: a corruption
 // becomes ErrCorrupt naming the table.
@@ -339,6 +356,9 @@ func (x *Index) closeReader(t *table) {
 	evictFile(x.readerOpts.CacheOpts.CacheHandle.EvictFile, t.meta.Num)
 }
 
+// bufferPoolKey carries a compaction's block buffer pool in its context.
+type bufferPoolKey struct{}
+
 // tableIter adapts a pebble sstable iterator to internalIter. Values are
 // in place (value blocks are disabled), so they are extracted on each move.
 type tableIter struct {
@@ -356,6 +376,17 @@ func (x *Index) newTableIter(ctx context.Context, t *table, lower, upper []byte)
 	r, err := x.reader(ctx, t)
 	if err != nil {
 		return nil, err
+	}
+	if pool, ok := ctx.Value(bufferPoolKey{}).(*block.BufferPool); ok {
+		// A compaction input: blocks go to the compaction's buffer pool,
+		// not the block cache.
+		it, err := r.NewCompactionIter(sstable.NoTransforms,
+			sstable.ReadEnv{Block: block.ReadEnv{BufferPool: pool}},
+			sstable.MakeTrivialReaderProvider(r), sstable.AssertNoBlobHandles)
+		if err != nil {
+			return nil, corruptErr(t.meta.Num, err)
+		}
+		return &tableIter{num: t.meta.Num, it: it}, nil
 	}
 	it, err := r.NewPointIter(ctx, sstable.IterOptions{
 		Lower:                lower,
