@@ -54,12 +54,8 @@ Options:
 func Command(ctx context.Context, name string, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	var names []string
-	for _, s := range Targets() {
-		names = append(names, s.Name)
-	}
 	var (
-		targets   = fs.String("targets", strings.Join(names, ","), "comma-separated targets to run: "+targetHelp())
+		targets   = fs.String("targets", strings.Join(DefaultTargets(), ","), "comma-separated targets to run: "+targetHelp())
 		workloads = fs.String("workloads", "load-a,a", "comma-separated phases in order: load-a (YCSB load of workload A, must come first), a (50% read/50% update), b (95/5 read/update), c (read only), d (95% read latest/5% insert), e (95% scan of 1-100 records/5% insert), f (50% read/50% read-modify-write)")
 		dist      = fs.String("distribution", "", "override every run phase's request distribution: zipfian (scrambled, 0.99), uniform or latest; empty: YCSB's (zipfian for A,B,C,E,F; latest for D)")
 		mixes     = fs.String("mixes", "MD", "comma-separated key-value size mixes: S, M, L (every value 10 B (5 B on update), 100 B or 1000 B), SD, MD, LD (60% the dominant size, 20% each other); keys are 23 B")
@@ -78,7 +74,7 @@ func Command(ctx context.Context, name string, args []string, stdout, stderr io.
 		syncW     = fs.Bool("sync", false, "sync every write before acknowledging it (default: each store's default, logged but not synced)")
 		progress  = fs.String("progress", "auto", "progress bar with rate and ETA on stderr: auto (when stderr is a terminal), always or never")
 		check     = fs.Bool("check-ship-index", false, "fail (exit 1) unless every ship-index backup read no bytes for index maintenance and had lower I/O amplification than its build-index counterpart (needs a replicated target run in both modes)")
-		quick     = fs.Bool("quick", false, fmt.Sprintf("quick profile (under 60 s on two cores): load-a,a with mixes S,L on every target, %d records, %d operations, 2 threads; options given explicitly win", quickRecords, quickOps))
+		quick     = fs.Bool("quick", false, fmt.Sprintf("quick profile (under 60 s on two cores): load-a,a with mixes S,L on the default targets, %d records, %d operations, 2 threads; options given explicitly win", quickRecords, quickOps))
 	)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: %s [options]\n\n%s", name, commandHelp)

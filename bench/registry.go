@@ -31,6 +31,9 @@ type TargetSpec struct {
 	Replicas []int
 	// Transport names how operations reach the target ("in-process", "tcp", "rdma").
 	Transport string
+	// Baseline marks a target that is not a store (null): it runs only when
+	// named and is left out of comparisons.
+	Baseline bool
 	// Open creates a fresh target whose files live under dir (an empty
 	// directory the sweep owns and removes afterwards).
 	Open func(dir string, o TargetOptions) (Target, error)
@@ -65,6 +68,18 @@ func LookupTarget(name string) (TargetSpec, error) {
 		return TargetSpec{}, fmt.Errorf("%w: unknown target %q (have %v)", ErrConfig, name, targetNamesLocked())
 	}
 	return s, nil
+}
+
+// DefaultTargets returns the names of every registered target that is not
+// a baseline, by name.
+func DefaultTargets() []string {
+	var names []string
+	for _, s := range Targets() {
+		if !s.Baseline {
+			names = append(names, s.Name)
+		}
+	}
+	return names
 }
 
 // Targets returns every registered spec, by name.

@@ -122,6 +122,9 @@ func peerComparisons(recs []Record) []peerComparison {
 		}
 		for j := range recs {
 			p := &recs[j]
+			if spec, err := LookupTarget(p.Target); err == nil && spec.Baseline {
+				continue
+			}
 			if p.Target == "engine" || p.Mode != ModeSingle || p.Error != "" || p.Workload != e.Workload ||
 				p.Mix != e.Mix || p.GrowthFactor != e.GrowthFactor || p.Node != e.Node {
 				continue

@@ -16,7 +16,7 @@ import (
 // growth factor, mix, mode and replica count is one run, and each run
 // executes Workloads in order on a fresh store.
 type Config struct {
-	// Targets names registered targets. Zero: every registered target.
+	// Targets names registered targets. Zero: DefaultTargets().
 	Targets []string
 	// Workloads run in order; if any run phase is listed, the first must
 	// be the load phase. Zero: load-a, a.
@@ -58,9 +58,7 @@ type Config struct {
 // EnsureDefaults fills zero fields with their defaults.
 func (c *Config) EnsureDefaults() {
 	if len(c.Targets) == 0 {
-		for _, s := range Targets() {
-			c.Targets = append(c.Targets, s.Name)
-		}
+		c.Targets = DefaultTargets()
 	}
 	if len(c.Workloads) == 0 {
 		c.Workloads = []Workload{LoadA, WorkloadA}

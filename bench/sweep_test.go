@@ -15,7 +15,7 @@ import (
 func init() {
 	// The model store, for sweep tests that need no disk.
 	RegisterTarget(TargetSpec{Name: "test-mem", Summary: "model map (tests only)", Modes: []string{ModeSingle},
-		Replicas: []int{0}, Transport: "in-process",
+		Replicas: []int{0}, Transport: "in-process", Baseline: true,
 		Open: func(dir string, o TargetOptions) (Target, error) { return newMemTarget(), nil }})
 }
 
@@ -138,7 +138,7 @@ func TestSweepCancelled(t *testing.T) {
 var cancelTarget func()
 
 func registerCancelTarget() {
-	RegisterTarget(TargetSpec{Name: "test-cancel", Modes: []string{ModeSingle}, Replicas: []int{0},
+	RegisterTarget(TargetSpec{Name: "test-cancel", Modes: []string{ModeSingle}, Replicas: []int{0}, Baseline: true,
 		Open: func(string, TargetOptions) (Target, error) {
 			tg := newMemTarget()
 			tg.hook = func(puts int) error {

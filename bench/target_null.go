@@ -38,6 +38,6 @@ func (*NullTarget) Close() error { return nil }
 
 func init() {
 	RegisterTarget(TargetSpec{Name: "null", Summary: "stores nothing: the harness's own CPU cost per operation",
-		Modes: []string{ModeSingle}, Replicas: []int{0}, Transport: "in-process",
+		Modes: []string{ModeSingle}, Replicas: []int{0}, Transport: "in-process", Baseline: true,
 		Open: func(string, TargetOptions) (Target, error) { return NewNullTarget(), nil }})
 }

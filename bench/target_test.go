@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sort"
+	"strings"
 	"testing"
 )
 
@@ -146,5 +147,16 @@ func TestClassifyFile(t *testing.T) {
 		if got := classifyFile(name); got != want {
 			t.Errorf("classifyFile(%q) = %q, want %q", name, got, want)
 		}
+	}
+}
+
+func TestDefaultTargets(t *testing.T) {
+	got := strings.Join(DefaultTargets(), ",")
+	if got != "badger,engine,pebble" {
+		t.Fatalf("DefaultTargets() = %s, want badger,engine,pebble (baselines left out)", got)
+	}
+	n := NewNullTarget()
+	if _, found, err := n.Get(nil, []byte("k")); !found || err != nil || n.Put(nil, nil) != nil || n.Close() != nil {
+		t.Fatal("null target misbehaves")
 	}
 }
