@@ -74,6 +74,13 @@ func (s *Server) infoSection(name string) string {
 			line("slave_read_only", 1)
 		} else {
 			line("role", "master")
+		}
+		if s.opts.Replication != nil {
+			for _, l := range s.opts.Replication() {
+				b.WriteString(l)
+				b.WriteString("\r\n")
+			}
+		} else if _, ro := s.store.ReadOnly(); !ro {
 			line("connected_slaves", 0)
 		}
 	case "stats":

@@ -42,6 +42,13 @@ type Options struct {
 	// Persistence, if set, is called by INFO persistence for extra
 	// "name:value" lines (e.g. engine state). Zero: none.
 	Persistence func() []string
+	// Replication, if set, is called by INFO replication for extra
+	// "name:value" lines (replica set, epoch, transport). Zero: none.
+	Replication func() []string
+	// Promote, if set, makes this node (a backup) the primary; TALOS.PROMOTE
+	// calls it and answers +OK when it returns nil. Zero: TALOS.PROMOTE is
+	// refused ("this node cannot be promoted").
+	Promote func() error
 }
 
 // EnsureDefaults fills zero fields with defaults.
