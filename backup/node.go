@@ -41,6 +41,7 @@ type Node struct {
 	opts Options
 	dir  string
 	fs   vfs.FS
+	eo   engine.Options // to reopen the engine after a reset
 	db   *engine.DB
 	geo  replication.Geometry
 	sm   *replication.Backup
@@ -52,7 +53,8 @@ type Node struct {
 	sendFree []int
 	sendWait []replication.Message
 	objects  map[objKey]*object
-	edits    map[uint64]*index.VersionEdit
+	edits    map[objKey]*index.VersionEdit
+	segments map[uint64][]byte // whole segment objects, to write
 }
 
 type objKey struct {
@@ -83,7 +85,7 @@ func Open(dir string, eo engine.Options, o Options) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("backup: open store: %w", err)
 	}
-	n := &Node{opts: o, dir: dir, fs: eo.FS, db: db}
+	n := &Node{opts: o, dir: dir, fs: eo.FS, eo: eo, db: db}
 	n.geo = replication.Geometry{
 		SegmentSize: int(db.Log().SegmentSize()), VlogSlots: o.VlogSlots,
 		ChunkSlots: o.ChunkSlots, ChunkSize: o.ChunkSize,
@@ -163,7 +165,8 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	n.conn = conn
 	n.objects = map[objKey]*object{}
-	n.edits = map[uint64]*index.VersionEdit{}
+	n.edits = map[objKey]*index.VersionEdit{}
+	n.segments = map[uint64][]byte{}
 	n.sendFree = n.sendFree[:0]
 	for i := sendSlots - 1; i >= 0; i-- {
 		n.sendFree = append(n.sendFree, i)
@@ -304,12 +307,22 @@ func (n *Node) do(a replication.Action) error {
 		n.abortObject(objKey{a.Kind, a.ID})
 		return nil
 	case replication.ActInstallEdit:
-		e := n.edits[a.ID]
+		k := objKey{a.Kind, a.ID}
+		e := n.edits[k]
 		if e == nil {
-			return fmt.Errorf("%w: install of edit %d, which never finished", replication.ErrProtocol, a.ID)
+			return fmt.Errorf("%w: install of %s %d, which never finished", replication.ErrProtocol, a.Kind, a.ID)
 		}
-		delete(n.edits, a.ID)
+		delete(n.edits, k)
 		return n.db.InstallEdit(e)
+	case replication.ActReset:
+		return n.reset()
+	case replication.ActWriteSegment:
+		data, ok := n.segments[a.ID]
+		if !ok {
+			return fmt.Errorf("%w: write of segment %d, which never finished", replication.ErrProtocol, a.ID)
+		}
+		delete(n.segments, a.ID)
+		return n.db.WriteSegment(a.ID, data)
 	case replication.ActSend:
 		return n.sendMsg(a.Msg)
 	}
@@ -371,11 +384,15 @@ func (n *Node) finishObject(a replication.Action) error {
 		}
 		return nil
 	}
+	if a.Kind == replication.ObjectSegment {
+		n.segments[a.ID] = o.buf
+		return nil
+	}
 	e, err := index.DecodeVersionEdit(o.buf)
 	if err != nil {
-		return fmt.Errorf("%w: edit %d: %w", ErrCorrupt, a.ID, err)
+		return fmt.Errorf("%w: %s %d: %w", ErrCorrupt, a.Kind, a.ID, err)
 	}
-	n.edits[a.ID] = e
+	n.edits[k] = e
 	return nil
 }
 
@@ -397,6 +414,7 @@ func (n *Node) discardObjects() {
 		n.abortObject(k)
 	}
 	clear(n.edits)
+	clear(n.segments)
 }
 
 // sendMsg posts m, or queues it until a send buffer is free.

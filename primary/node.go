@@ -38,6 +38,9 @@ type Node struct {
 	ctx     context.Context
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
+	// catchWG counts catch-up goroutines; they hold pins, so Close stops
+	// them before it closes the engine.
+	catchWG sync.WaitGroup
 
 	// stage mirrors the value log's segment ring in registered memory:
 	// segment s's bytes are staged at slot s mod stageSlots before they are
@@ -55,6 +58,10 @@ type Node struct {
 		chunkCond *sync.Cond
 		lastEdit  uint64
 		closed    bool
+		// catchUps cancels the catch-up of each joining backup.
+		catchUps map[string]*catchUpRun
+		// pinReqs wait for the next EditApplied callback.
+		pinReqs []*pinRequest
 	}
 }
 
@@ -75,6 +82,7 @@ func Open(dir string, eo engine.Options, o Options) (*Node, error) {
 	n := &Node{opts: o, fs: eo.FS, dir: dir}
 	n.mu.peers = map[string]*peer{}
 	n.mu.waits = map[replication.CommitID]chan error{}
+	n.mu.catchUps = map[string]*catchUpRun{}
 	n.mu.chunkCond = sync.NewCond(&n.mu.Mutex)
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 
@@ -151,12 +159,37 @@ func Open(dir string, eo engine.Options, o Options) (*Node, error) {
 		return nil, err
 	}
 	n.db = db
+	n.setLogEnd()
 	n.wg.Add(2)
 	go n.acceptLoop()
 	go n.tickLoop()
 	o.Logger.Info("primary ready", "epoch", ep, "replication", n.ln.Addr(), "transport", o.Provider.Name(),
 		"device", o.Provider.Device(), "min_replicas", o.MinReplicas, "ack", o.Ack)
 	return n, nil
+}
+
+// setLogEnd tells the state machine where a reopened value log ends, and
+// stages the bytes of its unsealed newest segment: a backup joining now
+// receives them as its first write.
+func (n *Node) setLogEnd() {
+	log := n.db.Log()
+	num, buf := log.Active()
+	if num == 0 {
+		return
+	}
+	end := log.End()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if log.IsSealed(num) {
+		n.mu.sm.SetLogEnd(num, uint64(len(buf)), true)
+		return
+	}
+	if end.Segment != num {
+		return
+	}
+	slot := int(num % uint64(n.stageSlots))
+	copy(n.stage.Bytes()[slot*n.segSize:], buf[:end.Offset])
+	n.mu.sm.SetLogEnd(num, end.Offset, false)
 }
 
 // DB returns the engine, for reads. Write through Apply, Put and Delete.
@@ -172,11 +205,20 @@ func (n *Node) Epoch() uint64 {
 	return n.mu.sm.Epoch()
 }
 
-// Backups returns the ids of the backups in the replica set.
+// Backups returns the ids of the backups in the replica set, joining
+// ones included.
 func (n *Node) Backups() []string {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.mu.sm.Backups()
+}
+
+// Members returns the ids of the backups that count toward MinReplicas:
+// in the replica set and done catching up.
+func (n *Node) Members() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.mu.sm.Members()
 }
 
 // CheckWritable returns ErrTooFewReplicas when fewer than MinReplicas
@@ -191,8 +233,8 @@ func (n *Node) CheckWritable() error {
 	if err := n.mu.sm.Fenced(); err != nil {
 		return err
 	}
-	if k := len(n.mu.sm.Backups()); k < n.opts.MinReplicas {
-		return fmt.Errorf("%w: %d backup(s) connected, %d required", ErrTooFewReplicas, k, n.opts.MinReplicas)
+	if k := len(n.mu.sm.Members()); k < n.opts.MinReplicas {
+		return fmt.Errorf("%w: %d backup(s) caught up, %d required", ErrTooFewReplicas, k, n.opts.MinReplicas)
 	}
 	return nil
 }
@@ -329,6 +371,7 @@ func (n *Node) Close() error {
 		return nil
 	}
 	n.mu.Unlock()
+	n.stopCatchUps()
 	var errs []error
 	if n.db != nil {
 		errs = append(errs, n.db.Close())

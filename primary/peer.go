@@ -181,7 +181,17 @@ func (p *peer) admit(n *Node, m replication.Message) error {
 	p.id = m.Text
 	p.chunkSize = int(m.Offset)
 	n.mu.peers[p.id] = p
-	n.opts.Logger.Info("backup joined the replica set", "backup", p.id, "remote", p.conn.RemoteAddr(), "device", p.conn.Device())
+	joining := n.mu.sm.Joining(p.id)
+	n.opts.Logger.Info("backup joined the replica set", "backup", p.id, "remote", p.conn.RemoteAddr(),
+		"device", p.conn.Device(), "join_segment", n.mu.sm.JoinSegment(p.id), "catching_up", joining)
+	if run := n.mu.catchUps[p.id]; run != nil {
+		run.cancel() // the previous connection's catch-up
+		delete(n.mu.catchUps, p.id)
+		n.mu.chunkCond.Broadcast()
+	}
+	if joining {
+		n.startCatchUp(p.id)
+	}
 	return nil
 }
 

@@ -83,13 +83,17 @@ func startCluster(t *testing.T, nBackups int) *cluster {
 			c.runErrs[i-1] = b.Run(ctx)
 		}(i)
 	}
-	// Wait (bounded) until every backup is in the replica set.
-	deadline := time.Now().Add(30 * time.Second)
-	for len(c.p.Backups()) < nBackups {
-		require.True(t, time.Now().Before(deadline), "backups did not join: %v", c.p.Backups())
-		time.Sleep(5 * time.Millisecond)
-	}
+	c.waitMembers(nBackups)
 	return c
+}
+
+// waitMembers waits (bounded) until k backups are caught up members.
+func (c *cluster) waitMembers(k int) {
+	deadline := time.Now().Add(60 * time.Second)
+	for len(c.p.Members()) < k {
+		require.True(c.t, time.Now().Before(deadline), "backups did not join: members %v of %v", c.p.Members(), c.p.Backups())
+		time.Sleep(5 * time.Millisecond) // polling a bounded wait for a remote event
+	}
 }
 
 // stop closes the primary (which flushes and waits for backups to

@@ -1,21 +1,27 @@
 package primary
 
 import (
+	"context"
 	"fmt"
+	"hash/crc32"
 
 	"github.com/talos-kv/talos/index"
 	"github.com/talos-kv/talos/replication"
 )
 
+func crc32cUpdate(crc uint32, b []byte) uint32 { return crc32.Update(crc, castagnoli, b) }
+
 // acquireChunk returns a free chunk buffer, waiting for one; ok is false
-// once the node is closed. Called without the mutex.
-func (n *Node) acquireChunk() (replication.ChunkRef, bool) {
+// once the node is closed or ctx (nil: none) is done. Called without the
+// mutex.
+func (n *Node) acquireChunk(ctx context.Context) (replication.ChunkRef, bool) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	for len(n.mu.chunkFree) == 0 && !n.mu.closed {
+	done := func() bool { return n.mu.closed || (ctx != nil && ctx.Err() != nil) }
+	for len(n.mu.chunkFree) == 0 && !done() {
 		n.mu.chunkCond.Wait()
 	}
-	if n.mu.closed {
+	if done() {
 		return 0, false
 	}
 	ref := n.mu.chunkFree[len(n.mu.chunkFree)-1]
@@ -29,12 +35,14 @@ func (n *Node) chunkBuf(ref replication.ChunkRef) []byte {
 }
 
 // objectStream cuts an object's bytes into chunks and offers each full
-// chunk to the state machine. Not safe for concurrent use (one writer per
-// object).
+// chunk to the state machine: to every backup, or to backup to alone.
+// Not safe for concurrent use (one writer per object).
 type objectStream struct {
 	n       *Node
 	kind    replication.ObjectKind
 	id      uint64
+	to      string          // "": every backup that receives the object
+	ctx     context.Context // nil: none; stops a catch-up's stream
 	ref     replication.ChunkRef
 	have    bool // ref holds a buffer being filled
 	fill    int  // data bytes in the buffer
@@ -46,7 +54,7 @@ func (s *objectStream) write(p []byte) error {
 	maxData := s.n.opts.ChunkSize - replication.ChunkHeaderSize
 	for len(p) > 0 {
 		if !s.have {
-			ref, ok := s.n.acquireChunk()
+			ref, ok := s.n.acquireChunk(s.ctx)
 			if !ok {
 				return ErrClosed
 			}
@@ -68,7 +76,7 @@ func (s *objectStream) write(p []byte) error {
 // chunk at offset 0).
 func (s *objectStream) ship() error {
 	if !s.have {
-		ref, ok := s.n.acquireChunk()
+		ref, ok := s.n.acquireChunk(s.ctx)
 		if !ok {
 			return ErrClosed
 		}
@@ -77,9 +85,24 @@ func (s *objectStream) ship() error {
 	buf := s.n.chunkBuf(s.ref)
 	s.n.mu.Lock()
 	defer s.n.mu.Unlock()
+	if s.ctx != nil && s.ctx.Err() != nil {
+		s.n.mu.chunkFree = append(s.n.mu.chunkFree, s.ref)
+		s.n.mu.chunkCond.Broadcast()
+		s.have = false
+		return s.ctx.Err()
+	}
 	h := replication.ChunkHeader{Kind: s.kind, Epoch: s.n.mu.sm.Epoch(), ID: s.id, Offset: s.off}
 	size := replication.EncodeChunk(buf, h, buf[replication.ChunkHeaderSize:replication.ChunkHeaderSize+s.fill])
-	if err := s.n.mu.sm.Chunk(s.kind, s.id, s.off, s.ref, uint64(size)); err != nil {
+	var err error
+	if s.to != "" {
+		// The state machine releases the buffer itself if it fails.
+		err = s.n.mu.sm.ChunkTo(s.to, s.kind, s.id, s.off, s.ref, uint64(size))
+		if err != nil {
+			s.have = false
+			s.n.processLocked()
+			return err
+		}
+	} else if err = s.n.mu.sm.Chunk(s.kind, s.id, s.off, s.ref, uint64(size)); err != nil {
 		s.n.mu.chunkFree = append(s.n.mu.chunkFree, s.ref)
 		s.have = false
 		return err
@@ -102,7 +125,13 @@ func (s *objectStream) end(length uint64, crc uint32, ckSeg, ckOff uint64) error
 	}
 	s.n.mu.Lock()
 	defer s.n.mu.Unlock()
-	if err := s.n.mu.sm.ObjectEnd(s.kind, s.id, length, crc, ckSeg, ckOff); err != nil {
+	var err error
+	if s.to != "" {
+		err = s.n.mu.sm.ObjectEndTo(s.to, s.kind, s.id, length, crc, ckSeg, ckOff)
+	} else {
+		err = s.n.mu.sm.ObjectEnd(s.kind, s.id, length, crc, ckSeg, ckOff)
+	}
+	if err != nil {
 		return err
 	}
 	s.n.processLocked()
@@ -118,9 +147,16 @@ func (s *objectStream) abort() {
 		s.have = false
 	}
 	if s.started {
-		if err := s.n.mu.sm.ObjectAbort(s.kind, s.id); err == nil {
+		var err error
+		if s.to != "" {
+			err = s.n.mu.sm.ObjectAbortTo(s.to, s.kind, s.id)
+		} else {
+			err = s.n.mu.sm.ObjectAbort(s.kind, s.id)
+		}
+		if err == nil {
 			s.n.processLocked()
 		}
+		s.started = false
 	}
 }
 
@@ -141,12 +177,25 @@ func (t *tableSink) Abort() { t.s.abort() }
 
 // editApplied ships a durable version edit. Flushes and compactions ship
 // their tables first (the sink finished before the edit was logged).
+//
+// It also serves catch-ups: pins wanted by joining backups are taken here
+// (the state after this edit, which the index holds steady while this
+// callback runs), and tables a joining backup missed are sent to it from
+// their files before the edit that adds them.
 func (n *Node) editApplied(info index.EditInfo) {
 	b := info.Edit.Encode()
 	n.mu.Lock()
 	n.mu.lastEdit++
 	id := n.mu.lastEdit
 	n.mu.Unlock()
+	n.servePins(id)
+	added := make([]uint64, 0, len(info.Edit.Added))
+	for _, a := range info.Edit.Added {
+		added = append(added, a.Meta.Num)
+	}
+	if err := n.sendMissed(added); err != nil {
+		n.opts.Logger.Error("could not send missed tables to a joining backup", "err", err)
+	}
 	s := objectStream{n: n, kind: replication.ObjectEdit, id: id}
 	var ckSeg, ckOff uint64
 	if c := info.Edit.Checkpoint; c != nil {

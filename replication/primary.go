@@ -352,9 +352,10 @@ func (p *Primary) JoinSegment(id string) uint64 {
 // BeginSnapshot records that the wrapper pinned, for joining backup id, the
 // state after edit editID (0: before any edit). From now on the backup
 // receives live objects that start, except edits up to editID (the
-// snapshot holds them); they wait behind the snapshot edit. Tables being
-// streamed now (started before the pin) are missed: TakeMissed names them.
-func (p *Primary) BeginSnapshot(id string, editID uint64) error {
+// snapshot holds them); they wait behind the snapshot edit. Tables it did
+// not receive whole live and that are not among the pinned tables are
+// missed: TakeMissed names them when an edit adds them.
+func (p *Primary) BeginSnapshot(id string, editID uint64, pinned []uint64) error {
 	b := p.backups[id]
 	if b == nil {
 		return fmt.Errorf("%w: %q is not in the replica set", ErrBackupDropped, id)
@@ -368,6 +369,9 @@ func (p *Primary) BeginSnapshot(id string, editID uint64) error {
 			b.missed[k.id] = true
 		}
 	}
+	for _, t := range pinned {
+		delete(b.missed, t)
+	}
 	return nil
 }
 
@@ -376,7 +380,7 @@ func (p *Primary) BeginSnapshot(id string, editID uint64) error {
 // sends them to it (ChunkTo, ObjectEndTo) before the edit that adds them.
 func (p *Primary) TakeMissed(id string, tables []uint64) []uint64 {
 	b := p.backups[id]
-	if b == nil {
+	if b == nil || !b.pinned {
 		return nil
 	}
 	var out []uint64
@@ -474,6 +478,9 @@ func (p *Primary) Chunk(kind ObjectKind, id, offset uint64, ref ChunkRef, n uint
 			if offset == 0 && b.pinned && !(kind == ObjectEdit && id <= b.snapID) {
 				b.objects[k] = true
 			}
+			if offset == 0 && !b.pinned && kind == ObjectTable {
+				b.missed[id] = true
+			}
 			if !b.objects[k] {
 				continue
 			}
@@ -546,7 +553,9 @@ func (p *Primary) ChunkTo(to string, kind ObjectKind, id, offset uint64, ref Chu
 		b.targeted[k] = true
 	}
 	if !b.targeted[k] {
-		panic(fmt.Sprintf("replication: chunk at %d of %s %d to %s that never started", offset, kind, id, to))
+		// The backup left and joined again since the object started.
+		p.releaseChunkNow(ref)
+		return fmt.Errorf("%w: chunk at %d of %s %d to %q, which did not receive its start", ErrBackupDropped, offset, kind, id, to)
 	}
 	p.chunkRefs[ref]++
 	p.enqueueO(b, queued{write: &Write{Backup: to, Target: TargetChunk, Chunk: ref, Length: n}})
@@ -575,7 +584,8 @@ func (p *Primary) endTargeted(to string, m Message) error {
 	}
 	k := objKey{ObjectKind(m.Kind), m.ID}
 	if !b.targeted[k] {
-		panic(fmt.Sprintf("replication: end of %s %d to %s that never started", k.kind, k.id, to))
+		// The backup left and joined again since the object started.
+		return fmt.Errorf("%w: end of %s %d to %q, which did not receive its start", ErrBackupDropped, k.kind, k.id, to)
 	}
 	delete(b.targeted, k)
 	p.enqueueO(b, queued{msg: &m})

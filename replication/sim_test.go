@@ -193,7 +193,17 @@ func (s *sim) handle(t *testing.T, td *datadriven.TestData) string {
 		}
 	case "pin":
 		// The wrapper pinned a snapshot for a joining backup.
-		if err := s.p.BeginSnapshot(args["id"], u("edit", 0)); err != nil {
+		var pinned []uint64
+		if v := args["tables"]; v != "" {
+			for _, f := range strings.Split(v, ",") {
+				n, err := strconv.ParseUint(f, 10, 64)
+				if err != nil {
+					t.Fatalf("%s: bad tables=%q", td.Pos, v)
+				}
+				pinned = append(pinned, n)
+			}
+		}
+		if err := s.p.BeginSnapshot(args["id"], u("edit", 0), pinned); err != nil {
 			s.errorf("%v", err)
 		}
 	case "missed":
