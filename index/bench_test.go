@@ -129,34 +129,74 @@ func BenchmarkGet(b *testing.B) {
 	})
 }
 
+// BenchmarkScan reads 100 keys from a random start.
 func BenchmarkScan(b *testing.B) {
 	value := make([]byte, 100)
-	x, err := Open(b.TempDir(), Options{FS: vfs.Default, MemtableSize: 4 << 20})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer x.Close()
-	ctx := context.Background()
-	var kb [8]byte
-	for i := 0; i < benchGetKeys; i++ {
-		if err := x.MakeRoom(ctx); err != nil {
+	b.Run("Index", func(b *testing.B) {
+		x, err := Open(b.TempDir(), Options{FS: vfs.Default, MemtableSize: 4 << 20})
+		if err != nil {
 			b.Fatal(err)
 		}
-		x.Apply(uint64(i+1), []Entry{{Kind: KindSet, Key: benchKey(kb[:], uint64(i)), Value: value}}, LogPos{})
-	}
-	if err := x.Flush(ctx); err != nil {
-		b.Fatal(err)
-	}
-	b.ResetTimer()
-	n := 0
-	for i := 0; i < b.N; i++ {
-		it := x.NewIter(IterOptions{Seq: benchGetKeys + 1})
-		for ok := it.First(); ok && n < 100; ok = it.Next() {
-			n++
+		defer x.Close()
+		ctx := context.Background()
+		var kb [8]byte
+		for i := 0; i < benchGetKeys; i++ {
+			if err := x.MakeRoom(ctx); err != nil {
+				b.Fatal(err)
+			}
+			x.Apply(uint64(i+1), []Entry{{Kind: KindSet, Key: benchKey(kb[:], uint64(i)), Value: value}}, LogPos{})
 		}
-		n = 0
-		_ = it.Close()
-	}
+		if err := x.Flush(ctx); err != nil {
+			b.Fatal(err)
+		}
+		if err := x.WaitIdle(ctx); err != nil {
+			b.Fatal(err)
+		}
+		rng := rand.New(rand.NewPCG(1, 1))
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			it := x.NewIter(IterOptions{Seq: benchGetKeys + 1})
+			n := 0
+			for ok := it.SeekGE(benchKey(kb[:], rng.Uint64N(benchGetKeys))); ok && n < 100; ok = it.Next() {
+				n++
+			}
+			if err := it.Close(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("Pebble", func(b *testing.B) {
+		db, err := pebble.Open(b.TempDir(), &pebble.Options{MemTableSize: 4 << 20, Logger: quietLogger{}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer db.Close()
+		var kb [8]byte
+		for i := 0; i < benchGetKeys; i++ {
+			if err := db.Set(benchKey(kb[:], uint64(i)), value, pebble.NoSync); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := db.Flush(); err != nil {
+			b.Fatal(err)
+		}
+		rng := rand.New(rand.NewPCG(1, 1))
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			it, err := db.NewIter(nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			n := 0
+			for ok := it.SeekGE(benchKey(kb[:], rng.Uint64N(benchGetKeys))); ok && n < 100; ok = it.Next() {
+				_ = it.Value()
+				n++
+			}
+			if err := it.Close(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
 
 type quietLogger struct{}
