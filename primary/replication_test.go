@@ -56,6 +56,12 @@ type cluster struct {
 }
 
 func startCluster(t *testing.T, nBackups int) *cluster {
+	return startClusterMin(t, nBackups, nBackups)
+}
+
+// startClusterMin starts a primary requiring minReplicas and nBackups
+// backups, and waits until they are members.
+func startClusterMin(t *testing.T, nBackups, minReplicas int) *cluster {
 	c := &cluster{t: t}
 	root := t.TempDir()
 	for i := 0; i <= nBackups; i++ {
@@ -64,7 +70,7 @@ func startCluster(t *testing.T, nBackups int) *cluster {
 	}
 	var err error
 	c.p, err = primary.Open(c.dirs[0], smallEngine(), primary.Options{
-		Listen: "127.0.0.1:0", Provider: c.provs[0], MinReplicas: nBackups, ChunkSize: 16 << 10, Logger: testLogger(t, "primary"),
+		Listen: "127.0.0.1:0", Provider: c.provs[0], MinReplicas: minReplicas, ChunkSize: 16 << 10, Logger: testLogger(t, "primary"),
 	})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
