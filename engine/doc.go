@@ -50,9 +50,10 @@
 //  1. A batch is one value-log frame: it is replayed whole or not at all,
 //     and becomes visible to readers at once (visibleSeq moves past all of
 //     its seqs together).
-//  2. A write is acknowledged only after its frame is written to the
-//     segment file, the CommitHook accepted it, and (SyncAlways) the file
-//     is synced.
+//  2. A write is acknowledged only after its frame is in the segment
+//     buffer, the CommitHook accepted it, and (SyncAlways) it is written to
+//     the segment file and synced. SyncInterval and SyncNever let up to
+//     64 KiB of frames wait in the buffer before writing them.
 //  3. The value log is synced before a flush's edit can move the checkpoint
 //     past it (the index's TableCreated callback), so replay never starts
 //     beyond the durable end of the log.

@@ -60,7 +60,13 @@
 //     checksum, bad length, broken sequence) ends the log: it is a torn tail,
 //     and Open overwrites it with zeros. The same failure in a sealed segment
 //     is ErrCorrupt.
-//  5. A Pointer is only handed out for a record whose frame has been written
-//     to the segment file; ReadRecord verifies the record checksum and that
-//     the record is exactly as long as the pointer says.
+//  5. A Pointer is handed out for a record once its frame is in the
+//     segment buffer. The bytes reach the file at once, or with LazyWrite
+//     once enough are pending (and always at Sync, seal and Close);
+//     ReadRecord serves records not yet in the file from the buffer. It
+//     verifies the record checksum and that the record is exactly as long
+//     as the pointer says.
+//  6. Replication sees each appended range (Append's callback) before the
+//     segment holding it is sealed (Listener.SegmentSealed), and a buffer
+//     is reused only for segment n+Buffers, after n is sealed.
 package kvsep
