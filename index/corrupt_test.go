@@ -164,4 +164,12 @@ func TestCorruptCurrent(t *testing.T) {
 	require.NoError(t, f.Close())
 	_, err = Open("db", opts)
 	require.True(t, errors.Is(err, ErrCorrupt), "Open: %v", err)
+	// CURRENT naming a manifest that is not there.
+	f, err = fs.Create(fs.PathJoin("db", currentName), vfs.WriteCategoryUnspecified)
+	require.NoError(t, err)
+	_, err = io.WriteString(f, manifestFileName(999)+"\n")
+	require.NoError(t, err)
+	require.NoError(t, f.Close())
+	_, err = Open("db", opts)
+	require.True(t, errors.Is(err, ErrCorrupt), "Open with a missing manifest: %v", err)
 }

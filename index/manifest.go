@@ -149,6 +149,9 @@ func readCurrent(fs vfs.FS, dir string) (num uint64, ok bool, err error) {
 func readManifestFile(fs vfs.FS, name string) ([]*VersionEdit, error) {
 	f, err := fs.Open(name)
 	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("%w: manifest %s named by CURRENT is missing", ErrCorrupt, name)
+		}
 		return nil, fmt.Errorf("index: open manifest: %w", err)
 	}
 	defer f.Close()
