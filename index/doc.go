@@ -106,6 +106,21 @@
 // are owned by the Index and stopped by Close. Readers never block the
 // writer: they pin a read state (memtables + version) with a reference count.
 //
+// # Events and index shipping
+//
+// Listener.TableCreated may return a TableSink: every byte written to the
+// table file is also passed to it, in order (as a copy the sink may keep
+// or modify), then Finish(meta) once the file is synced, or Abort() if the
+// table is abandoned. A sink error fails the flush or compaction and, like
+// any failed table write, stops the index. EditApplied follows every
+// durable edit (flush, compaction, install, external), before the tables
+// it removes are deleted; it runs with the manifest lock held, so edits
+// are reported in manifest order. A backup opened with DisableCompactions
+// installs the same edits with InstallEdit once their tables are in its
+// directory: its tables and levels are then the primary's, byte for byte.
+// At Open, table files no version names (for example tables that were
+// being received when a backup stopped) are removed.
+//
 // # I/O attribution
 //
 // Flush table writes count as iostat.Flush, compaction reads and writes as
