@@ -94,6 +94,7 @@ func (x *Index) compact(c *compaction) error {
 	var (
 		b       *tableBuilder
 		outputs []TableMeta
+		dels    []int64
 		lastKey []byte
 	)
 	finish := func() error {
@@ -106,8 +107,9 @@ func (x *Index) compact(c *compaction) error {
 			b = nil
 			return err
 		}
-		b = nil
 		outputs = append(outputs, meta)
+		dels = append(dels, b.deletions)
+		b = nil
 		return nil
 	}
 	err := compactEntries(m, c.snaps, c.bottom,
@@ -165,6 +167,9 @@ func (x *Index) compact(c *compaction) error {
 		x.mu.m.Compactions++
 		x.mu.m.CompactionBytesIn += inBytes
 		x.mu.m.CompactionBytesOut += outBytes
+		for i, o := range outputs {
+			x.mu.tables[o.Num].deletions = dels[i]
+		}
 	})
 }
 

@@ -150,9 +150,8 @@ func (x *Index) pickLevelLocked(v *version, l int) *compaction {
 			break
 		}
 	}
-	c.trivial = l > 0 && len(start) == 1 && len(next) == 0
-	if l == 0 && len(start) == 1 && len(next) == 0 {
-		c.trivial = true
-	}
+	// A lone table with nothing below it in l+1 moves without a rewrite,
+	// unless it lands at the bottom of the data and may hold tombstones.
+	c.trivial = len(start) == 1 && len(next) == 0 && (!c.bottom || start[0].deletions == 0)
 	return c
 }

@@ -155,6 +155,7 @@ func (x *Index) flush(m *memtable) error {
 		x.mu.m.Flushes++
 		if meta != nil {
 			x.mu.m.FlushBytes += meta.Size
+			x.mu.tables[meta.Num].deletions = b.deletions
 		}
 	})
 	return err

@@ -35,8 +35,12 @@ type table struct {
 	meta TableMeta
 	refs atomic.Int32
 
-	// compacting is guarded by Index.mu.
+	// compacting and deletions are guarded by Index.mu. deletions counts
+	// the table's tombstones, -1 when unknown (tables from before Open or
+	// from InstallEdit); a table that may hold tombstones is rewritten, not
+	// moved, into the bottom of the data so that they are dropped.
 	compacting bool
+	deletions  int64
 
 	mu struct {
 		sync.Mutex
@@ -135,12 +139,13 @@ func (w *tableWritable) Abort() {
 
 // tableBuilder writes one table.
 type tableBuilder struct {
-	x      *Index
-	num    uint64
-	w      *tableWritable
-	rw     sstable.RawWriter
-	meta   TableMeta
-	closed bool
+	x         *Index
+	num       uint64
+	w         *tableWritable
+	rw        sstable.RawWriter
+	meta      TableMeta
+	deletions int64
+	closed    bool
 }
 
 func (x *Index) writerOptions() sstable.WriterOptions {
@@ -185,6 +190,9 @@ func (b *tableBuilder) add(ukey []byte, trailer uint64, value []byte) error {
 	}
 	b.meta.Largest = append(b.meta.Largest[:0], ukey...)
 	b.meta.Entries++
+	if Kind(trailer&0xff) == KindDelete {
+		b.deletions++
+	}
 	k := sstable.InternalKey{UserKey: ukey, Trailer: pebble.MakeInternalKeyTrailer(pebble.SeqNum(seq), pebble.InternalKeyKind(trailer&0xff))}
 	return b.rw.Add(k, value, false)
 }

@@ -103,7 +103,7 @@ func applyEdit(v *version, e *VersionEdit, numLevels int, tables map[uint64]*tab
 				return nil, fmt.Errorf("%w: edit adds table %d, which is already live", ErrCorrupt, a.Meta.Num)
 			}
 		} else {
-			t = &table{meta: a.Meta}
+			t = &table{meta: a.Meta, deletions: -1}
 			t.meta.Smallest = slices.Clone(a.Meta.Smallest)
 			t.meta.Largest = slices.Clone(a.Meta.Largest)
 			tables[a.Meta.Num] = t
