@@ -30,8 +30,9 @@ type keyLocks struct {
 
 type stripe struct {
 	mu       sync.Mutex
-	idle     sync.Cond // signalled when inflight drops to zero; uses mu
+	idle     sync.Cond // broadcast when inflight or waiting drops to zero; uses mu
 	inflight int       // blind writes registered and not yet ended; guarded by mu
+	waiting  int       // read-modify-writes waiting for inflight to drain; guarded by mu
 }
 
 func newKeyLocks() *keyLocks {
@@ -46,12 +47,21 @@ func (l *keyLocks) stripe(key []byte) int {
 	return int(maphash.Bytes(l.seed, key) % numStripes)
 }
 
-// lockStripe locks stripe i once no blind write is in flight on it.
+// lockStripe locks stripe i once no blind write is in flight on it. While
+// it waits, new blind writes on the stripe wait behind it, so a stream of
+// blind writes to a hot key cannot starve a read-modify-write.
 func (l *keyLocks) lockStripe(i int) {
 	s := &l.stripes[i]
 	s.mu.Lock()
+	if s.inflight == 0 {
+		return
+	}
+	s.waiting++
 	for s.inflight > 0 {
 		s.idle.Wait()
+	}
+	if s.waiting--; s.waiting == 0 {
+		s.idle.Broadcast()
 	}
 }
 
@@ -99,14 +109,19 @@ func (l *keyLocks) lockAll() func() {
 }
 
 // beginBlind locks the stripes of keys (without waiting for other blind
-// writes), runs prepare under the locks, and, if prepare succeeds,
+// writes, but behind read-modify-writes already waiting), runs prepare
+// under the locks, and, if prepare succeeds,
 // registers a blind write on them before unlocking. The caller must call
 // the returned end function once its write has returned (nil if prepare
 // failed).
 func (l *keyLocks) beginBlind(keys [][]byte, prepare func() error) (end func(), err error) {
 	idx := l.stripesOf(keys)
 	for _, i := range idx {
-		l.stripes[i].mu.Lock()
+		s := &l.stripes[i]
+		s.mu.Lock()
+		for s.waiting > 0 {
+			s.idle.Wait()
+		}
 	}
 	err = prepare()
 	for _, i := range idx {

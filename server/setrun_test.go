@@ -189,3 +189,42 @@ func TestHotKeyConcurrentSetsAndIncrs(t *testing.T) {
 		require.GreaterOrEqual(t, v, 0)
 	})
 }
+
+// TestReadModifyWriteNotStarvedByBlindWrites: blind writes arriving while a
+// read-modify-write waits for earlier ones queue behind it.
+func TestReadModifyWriteNotStarvedByBlindWrites(t *testing.T) {
+	store := newMemStore()
+	entered := make(chan struct{})
+	release := make(chan struct{})
+	var once sync.Once
+	store.beforeWrite = func() {
+		once.Do(func() {
+			close(entered)
+			<-release
+		})
+	}
+	h := newHarness(t, store, Options{})
+	a, b, c := h.raw(), h.raw(), h.raw()
+	run := func(v string) string {
+		req := resp.AppendCommand(nil, []byte("SET"), []byte("k"), []byte(v))
+		return string(resp.AppendCommand(req, []byte("SET"), []byte("k"), []byte(v)))
+	}
+	waitCommands := func(n int64) {
+		for h.srv.stats.commands.Load() < n {
+			runtime.Gosched()
+		}
+	}
+	a.send(run("10")) // B1: held inside Store.Write
+	<-entered
+	b.send("*2\r\n$4\r\nINCR\r\n$1\r\nk\r\n") // R: waits for B1
+	waitCommands(3)
+	c.send(run("20")) // B2: must queue behind R
+	waitCommands(5)
+	close(release)
+	require.Equal(t, "+OK\r\n", a.reply())
+	require.Equal(t, "+OK\r\n", a.reply())
+	require.Equal(t, ":11\r\n", b.reply())
+	require.Equal(t, "+OK\r\n", c.reply())
+	require.Equal(t, "+OK\r\n", c.reply())
+	require.Equal(t, "$2\r\n20\r\n", c.do("GET", "k"), "B2 was written after the INCR")
+}
