@@ -85,7 +85,8 @@
 //     of plain SETs) holds the locks only while it reads what it replaces
 //     and registers itself in flight, so concurrent blind writes to one key
 //     share the store's group commit; their order is the store's commit
-//     order, and a read-modify-write after them sees the last.
+//     order, and a read-modify-write after them sees the last. Blind writes
+//     arriving while a read-modify-write waits queue behind it.
 //  3. A hash's metadata count equals the number of its field entries of
 //     the metadata's version; a hash with no fields has no metadata.
 //  4. A reply is sent only after the command's batch has been written, so
