@@ -310,6 +310,15 @@ func (p *Primary) AddBackup(hello Message) error {
 	b.posSeg = b.joinSeg
 	b.joining = p.logUsed && p.cfg.Mode == ModeShipIndex
 	b.pinned = !b.joining
+	if b.joining {
+		// Tables being streamed now reach it only if the snapshot holds
+		// them or TakeMissed names them.
+		for k := range p.objects {
+			if k.kind == ObjectTable {
+				b.missed[k.id] = true
+			}
+		}
+	}
 	p.backups[id] = b
 	p.send(id, Message{Type: MsgWelcome, Seg: b.joinSeg, Kind: uint8(p.cfg.Mode) | uint8(p.cfg.Ack)<<4})
 	if prefix > 0 {
