@@ -374,6 +374,14 @@ func (n *Node) Close() error {
 	n.stopCatchUps()
 	var errs []error
 	if n.db != nil {
+		// Flush first: the memtable's tables and the flush's edit ship to
+		// the backups like any other, and the edit's checkpoint makes each
+		// backup persist the value log it acknowledged in memory.
+		if n.db.Err() == nil {
+			if err := n.db.Flush(context.Background()); err != nil {
+				errs = append(errs, fmt.Errorf("primary: flush at close: %w", err))
+			}
+		}
 		errs = append(errs, n.db.Close())
 	}
 	deadline := time.Now().Add(n.opts.HeartbeatTimeout)

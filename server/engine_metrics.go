@@ -12,7 +12,7 @@ import (
 // engineCollector exports engine.Metrics and the index levels at scrape
 // time.
 type engineCollector struct {
-	db    *engine.DB
+	db    func() *engine.DB
 	descs map[string]*prometheus.Desc
 }
 
@@ -24,6 +24,12 @@ func engineDesc(name, help string, labels ...string) *prometheus.Desc {
 // bytes per kind, commits and syncs, flushes, compactions, stalls,
 // memtables, tables and sizes per level, value-log segments and GC.
 func NewEngineCollector(db *engine.DB) prometheus.Collector {
+	return NewEngineCollectorFunc(func() *engine.DB { return db })
+}
+
+// NewEngineCollectorFunc is NewEngineCollector over whichever engine db
+// returns at each scrape (a backup promoted to primary reopens its store).
+func NewEngineCollectorFunc(db func() *engine.DB) prometheus.Collector {
 	c := &engineCollector{db: db, descs: map[string]*prometheus.Desc{}}
 	add := func(name, help string, labels ...string) { c.descs[name] = engineDesc(name, help, labels...) }
 	add("io_bytes_total", "File bytes read or written, by kind of work (vlog, flush, compaction, gc, manifest, get, scan, replication).", "kind", "op")
@@ -67,7 +73,8 @@ func (c *engineCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *engineCollector) Collect(ch chan<- prometheus.Metric) {
-	m := c.db.Metrics()
+	db := c.db()
+	m := db.Metrics()
 	counter := func(name string, v uint64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(c.descs[name], prometheus.CounterValue, float64(v), labels...)
 	}
@@ -97,7 +104,7 @@ func (c *engineCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge("tables", float64(x.Tables))
 	gauge("table_bytes", float64(x.TableBytes))
 	gauge("snapshots", float64(x.Snapshots))
-	for _, l := range c.db.Levels() {
+	for _, l := range db.Levels() {
 		lv := strconv.Itoa(l.Level)
 		gauge("level_tables", float64(len(l.Tables)), lv)
 		gauge("level_bytes", float64(l.Size), lv)

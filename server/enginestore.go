@@ -16,12 +16,20 @@ type EngineStore struct {
 	db       *engine.DB
 	primary  string
 	readOnly bool
+	gate     func() error
 	batches  sync.Pool
 }
 
 // NewEngineStore returns a writable Store over db.
 func NewEngineStore(db *engine.DB) *EngineStore {
 	return &EngineStore{db: db}
+}
+
+// NewGatedEngineStore returns a writable Store over db whose writes are
+// first checked by gate: a replication primary refuses a write it could not
+// replicate (too few backups, fenced) before it reaches the value log.
+func NewGatedEngineStore(db *engine.DB, gate func() error) *EngineStore {
+	return &EngineStore{db: db, gate: gate}
 }
 
 // NewReadOnlyEngineStore returns a Store over db that refuses writes,
@@ -47,6 +55,11 @@ func (s *EngineStore) Get(key []byte) ([]byte, error) {
 func (s *EngineStore) Write(b *Batch) error {
 	if s.readOnly {
 		return ErrReadOnly
+	}
+	if s.gate != nil {
+		if err := s.gate(); err != nil {
+			return err
+		}
 	}
 	eb, _ := s.batches.Get().(*engine.Batch)
 	if eb == nil {

@@ -21,7 +21,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"github.com/talos-kv/talos/engine"
 	"github.com/talos-kv/talos/kvsep"
 	"github.com/talos-kv/talos/server"
 	"github.com/talos-kv/talos/server/resp"
@@ -80,7 +79,7 @@ func runServe(ctx context.Context, cfg serveConfig, r resolved, logw io.Writer, 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	store, err := openStore(cfg, r, log, reg)
+	store, err := openNode(cfg, r, log, reg)
 	if err != nil {
 		return err
 	}
@@ -102,6 +101,8 @@ func runServe(ctx context.Context, cfg serveConfig, r resolved, logw io.Writer, 
 		Registerer:  reg,
 		Version:     buildVersion(),
 		Persistence: store.InfoLines,
+		Replication: store.replicationLines,
+		Promote:     store.promote,
 	})
 	if err != nil {
 		return err
@@ -134,9 +135,6 @@ func runServe(ctx context.Context, cfg serveConfig, r resolved, logw io.Writer, 
 	go func() { served <- srv.Serve(ln) }()
 	log.Info("talosd serving", "listen", addrs.client, "metrics", addrs.metrics, "role", cfg.Role,
 		"data_dir", cfg.DataDir, "version", buildVersion())
-	if cfg.ReplListen != "" || cfg.Transport != "auto" {
-		log.Warn(replNotYet+": replication settings were validated but are not used", "repl_listen", cfg.ReplListen, "transport", cfg.Transport)
-	}
 	if ready != nil {
 		ready(addrs)
 	}
@@ -162,88 +160,6 @@ func runServe(ctx context.Context, cfg serveConfig, r resolved, logw io.Writer, 
 		return serveErr
 	}
 	return nil
-}
-
-// nodeStore is the engine of a node and the Store the server uses over it.
-type nodeStore struct {
-	*server.EngineStore
-	db  *engine.DB
-	cfg serveConfig
-}
-
-// Close flushes a primary's memtables into tables (so the directory is
-// complete without a value-log replay, as a ship-index backup reads it) and
-// closes the engine, which syncs what it holds.
-func (n *nodeStore) Close() error {
-	var err error
-	if n.cfg.Role == "primary" {
-		if ferr := n.db.Flush(context.Background()); ferr != nil {
-			err = fmt.Errorf("flushing the memtable: %w", ferr)
-		}
-	}
-	return errors.Join(err, n.db.Close())
-}
-
-// InfoLines are the engine lines of INFO persistence.
-func (n *nodeStore) InfoLines() []string {
-	m := n.db.Metrics()
-	x := m.Index
-	return []string{
-		"engine_dir:" + n.db.Dir(),
-		"engine_role:" + n.cfg.Role,
-		"engine_sync:" + n.cfg.Engine.Sync,
-		fmt.Sprintf("engine_commits:%d", m.Commits),
-		fmt.Sprintf("engine_syncs:%d", m.Syncs),
-		fmt.Sprintf("engine_flushes:%d", x.Flushes),
-		fmt.Sprintf("engine_compactions:%d", x.Compactions),
-		fmt.Sprintf("engine_tables:%d", x.Tables),
-		fmt.Sprintf("engine_table_bytes:%d", x.TableBytes),
-		fmt.Sprintf("engine_memtable_bytes:%d", x.MemtableSize),
-		fmt.Sprintf("engine_vlog_segments:%d", m.Segments),
-		fmt.Sprintf("engine_gc_runs:%d", m.GC.Runs),
-	}
-}
-
-// openStore opens the engine in cfg.DataDir with the configured options
-// and registers its metrics.
-func openStore(cfg serveConfig, r resolved, log *slog.Logger, reg *prometheus.Registry) (*nodeStore, error) {
-	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
-		return nil, fmt.Errorf("--data-dir: %w", err)
-	}
-	if err := checkSegmentSize(cfg.DataDir, r.segmentSize, cfg.Engine.SegmentSize); err != nil {
-		return nil, &configError{err}
-	}
-	opts := engine.Options{
-		SegmentSize:    r.segmentSize,
-		ValueThreshold: int(r.valueThreshold),
-		Sync:           r.syncPolicy,
-		SyncInterval:   r.syncInterval,
-		Logger:         log.With("component", "engine"),
-	}
-	if opts.ValueThreshold == 0 {
-		opts.ValueThreshold = -1 // every value in the value log
-	}
-	opts.Index.GrowthFactor = cfg.Engine.GrowthFactor
-	opts.Index.MemtableSize = r.memtableSize
-	opts.Listener.BackgroundError = func(err error) {
-		log.Error("engine stopped accepting writes after a background failure", "err", err)
-	}
-	if cfg.Role == "backup" {
-		opts.Mode = engine.ModeShipIndex
-	}
-	db, err := engine.Open(cfg.DataDir, opts)
-	if err != nil {
-		return nil, fmt.Errorf("opening the store in %s: %w", cfg.DataDir, err)
-	}
-	n := &nodeStore{db: db, cfg: cfg}
-	if cfg.Role == "backup" {
-		n.EngineStore = server.NewReadOnlyEngineStore(db, cfg.Primary)
-	} else {
-		n.EngineStore = server.NewEngineStore(db)
-	}
-	reg.MustRegister(server.NewEngineCollector(db), server.NewRDMACollector())
-	log.Info("store open", "dir", cfg.DataDir, "mode", opts.Mode.String(), "sync", r.syncPolicy.String())
-	return n, nil
 }
 
 // checkSegmentSize rejects a --segment-size that differs from the size of

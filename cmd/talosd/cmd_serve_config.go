@@ -15,6 +15,7 @@ import (
 
 	"github.com/Mellanox/rdmamap"
 	"github.com/talos-kv/talos/engine"
+	"github.com/talos-kv/talos/replication"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -29,6 +30,10 @@ type serveConfig struct {
 	Transport     string   `yaml:"transport"`
 	RDMADevice    string   `yaml:"rdma_device"`
 	Peers         []string `yaml:"peers"`
+	NodeID        string   `yaml:"node_id"`
+	MinReplicas   int      `yaml:"min_replicas"`
+	Ack           string   `yaml:"ack"`
+	Replication   string   `yaml:"replication"`
 	MetricsListen string   `yaml:"metrics_listen"`
 	RequirePass   string   `yaml:"requirepass"`
 	ClusterToken  string   `yaml:"cluster_token"`
@@ -58,6 +63,8 @@ func defaultServeConfig() serveConfig {
 	c.Role = "primary"
 	c.Listen = "127.0.0.1:6380"
 	c.Transport = "auto"
+	c.Ack = "memory"
+	c.Replication = "ship-index"
 	c.LogFormat = "text"
 	c.LogLevel = "info"
 	c.Engine.GrowthFactor = 10
@@ -99,28 +106,26 @@ func integer(flagName string, field func(c *serveConfig) *int) (func(*serveConfi
 		}
 }
 
-const replNotYet = "replication is not yet available in this build"
-
 func serveSettings() []setting {
 	var s []setting
 	add := func(flag, key, usage string, get func(*serveConfig) string, set func(*serveConfig, string) error) {
 		s = append(s, setting{flag: flag, key: key, usage: usage, get: get, set: set})
 	}
 	g, st := str(func(c *serveConfig) *string { return &c.Role })
-	add("role", "role", "primary or backup. A backup serves reads of its data directory and answers writes with READONLY naming --primary ("+replNotYet+": a backup does not receive updates yet)", g, st)
+	add("role", "role", "primary or backup. A backup receives the primary's value log and tables, serves reads of what it has installed, and answers writes with READONLY naming --primary; TALOS.PROMOTE (talosd promote) makes it the primary", g, st)
 	g, st = str(func(c *serveConfig) *string { return &c.DataDir })
 	add("data-dir", "data_dir", "directory of the store (created if missing; required)", g, st)
 	g, st = str(func(c *serveConfig) *string { return &c.Listen })
 	add("listen", "listen", "client address (Redis protocol), host:port", g, st)
 	g, st = str(func(c *serveConfig) *string { return &c.ReplListen })
-	add("repl-listen", "repl_listen", "replication address host:port ("+replNotYet+": validated but not listened on)", g, st)
+	add("repl-listen", "repl_listen", "replication address host:port backups dial (a primary, or a backup once promoted); empty on a primary: no replication", g, st)
 	g, st = str(func(c *serveConfig) *string { return &c.Primary })
-	add("primary", "primary", "a backup's primary replication address host:port; required with --role backup, reported to clients in READONLY errors and INFO ("+replNotYet+": not connected to)", g, st)
+	add("primary", "primary", "a backup's primary replication address host:port; required with --role backup, reported to clients in READONLY errors and INFO", g, st)
 	g, st = str(func(c *serveConfig) *string { return &c.Transport })
-	add("transport", "transport", "replication transport: rdma, tcp, or auto (an RDMA device if one is found, else tcp); rdma requires an RDMA device ("+replNotYet+": validated only)", g, st)
+	add("transport", "transport", "replication transport: rdma, tcp, or auto (an RDMA device if one is found, else tcp); rdma requires an RDMA device and replication addresses on its network interface", g, st)
 	g, st = str(func(c *serveConfig) *string { return &c.RDMADevice })
 	add("rdma-device", "rdma_device", "RDMA device name, e.g. rxe0 (must exist; empty: the first found)", g, st)
-	add("peers", "peers", "comma-separated replication addresses of the backups ("+replNotYet+": must be empty)",
+	add("peers", "peers", "a backup's list of other replicas' replication addresses (comma-separated): after a promotion it reconnects to whichever serves as primary",
 		func(c *serveConfig) string { return strings.Join(c.Peers, ",") },
 		func(c *serveConfig, v string) error {
 			c.Peers = nil
@@ -136,7 +141,15 @@ func serveSettings() []setting {
 	g, st = str(func(c *serveConfig) *string { return &c.RequirePass })
 	add("requirepass", "requirepass", "password clients must give with AUTH or HELLO (empty: no authentication)", g, st)
 	g, st = str(func(c *serveConfig) *string { return &c.ClusterToken })
-	add("cluster-token", "cluster_token", "shared secret replicas present to each other, at least 16 characters (empty: none; "+replNotYet+")", g, st)
+	add("cluster-token", "cluster_token", "shared secret replicas present to each other when they connect, at least 16 characters (empty: none)", g, st)
+	g, st = str(func(c *serveConfig) *string { return &c.NodeID })
+	add("node-id", "node_id", "a backup's name in its primary's replica set (empty: backup@ followed by --listen)", g, st)
+	g, st = integer("min-replicas", func(c *serveConfig) *int { return &c.MinReplicas })
+	add("min-replicas", "min_replicas", "a primary acknowledges a write only once this many backups hold it; with fewer connected, writes fail with an error, 0..16", g, st)
+	g, st = str(func(c *serveConfig) *string { return &c.Ack })
+	add("ack", "ack", "when a backup holds a write: memory (its NIC placed the bytes in its memory, as the research systems do) or disk (it wrote and synced them)", g, st)
+	g, st = str(func(c *serveConfig) *string { return &c.Replication })
+	add("replication", "replication", "how backups keep their index: ship-index (the primary streams every table it writes; backups never compact)", g, st)
 	g, st = str(func(c *serveConfig) *string { return &c.LogFormat })
 	add("log-format", "log_format", "log format: text or json (logs go to stderr)", g, st)
 	g, st = str(func(c *serveConfig) *string { return &c.LogLevel })
@@ -220,6 +233,8 @@ type resolved struct {
 	syncPolicy                                engine.SyncPolicy
 	syncInterval                              time.Duration
 	idleTimeout, shutdownTimeout              time.Duration
+	ack                                       replication.Ack
+	mode                                      replication.Mode
 }
 
 // validate checks every setting and returns all problems, each naming the
@@ -287,8 +302,30 @@ func (c *serveConfig) validate() (resolved, error) {
 	for _, p := range c.Peers {
 		hostPort("peers", "peers", p, false)
 	}
-	if len(c.Peers) > 0 {
-		bad("peers", "peers", strings.Join(c.Peers, ","), replNotYet+"; a primary with backups cannot be started yet, leave it empty")
+	if len(c.Peers) > 0 && c.Role != "backup" {
+		bad("peers", "peers", strings.Join(c.Peers, ","), "only a backup has peers to reconnect to; leave it empty with --role primary")
+	}
+	if c.MinReplicas < 0 || c.MinReplicas > 16 {
+		bad("min-replicas", "min_replicas", c.MinReplicas, "want an integer from 0 to 16")
+	}
+	if c.MinReplicas > 0 && c.Role == "primary" && c.ReplListen == "" {
+		bad("min-replicas", "min_replicas", c.MinReplicas, "a primary with --min-replicas above 0 needs --repl-listen for its backups")
+	}
+	if a, err := replication.ParseAck(c.Ack); err != nil {
+		bad("ack", "ack", c.Ack, "want memory or disk")
+	} else {
+		r.ack = a
+	}
+	switch c.Replication {
+	case "ship-index":
+		r.mode = replication.ModeShipIndex
+	case "build-index":
+		bad("replication", "replication", c.Replication, "build-index backups are not available in this build yet; use ship-index")
+	default:
+		bad("replication", "replication", c.Replication, "want ship-index")
+	}
+	if c.NodeID != "" && (len(c.NodeID) > 64 || strings.ContainsAny(c.NodeID, " \t\r\n")) {
+		bad("node-id", "node_id", c.NodeID, "at most 64 characters, no spaces")
 	}
 	// Two listeners cannot share an address (port 0 picks a free port).
 	fixed := func(a string) bool { _, p, err := net.SplitHostPort(a); return err == nil && p != "0" }
@@ -390,8 +427,10 @@ func parseServeArgs(args []string, stderr interface{ Write([]byte) (int, error) 
 			"in brackets; engine.* and limits.* are nested), then from flags, which\n"+
 			"override the file. SIGTERM or SIGINT stops accepting connections, lets\n"+
 			"in-flight commands finish, and closes the store.\n\n"+
-			"Replication is not yet available in this build: --role backup serves its\n"+
-			"directory read-only, and the replication flags are validated only.\n\nFlags:\n")
+			"A primary with --repl-listen replicates to the backups that dial it\n"+
+			"(--role backup --primary ADDR); without it, it runs alone. A backup\n"+
+			"serves what it has installed, read-only, until TALOS.PROMOTE (talosd\n"+
+			"promote) makes it the primary of the next epoch.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	configPath := fs.String("config", "", "YAML config file; flags given on the command line override it")

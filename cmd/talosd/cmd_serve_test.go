@@ -44,7 +44,13 @@ func TestServeRejectsBadSettings(t *testing.T) {
 		{"rdma device", append(base, "--rdma-device", "nosuchdev0"), []string{`invalid --rdma-device (config rdma_device) "nosuchdev0": no such RDMA device`}},
 		{"backup without primary", append(base, "--role", "backup"), []string{`invalid --primary (config primary) "": required with --role backup`}},
 		{"primary with primary", append(base, "--primary", "10.0.0.1:7000"), []string{"only a backup has a primary"}},
-		{"peers", append(base, "--peers", "10.0.0.2:7000,10.0.0.3:7000"), []string{"replication is not yet available in this build; a primary with backups cannot be started yet"}},
+		{"peers on a primary", append(base, "--peers", "10.0.0.2:7000,10.0.0.3:7000"), []string{"only a backup has peers to reconnect to"}},
+		{"min replicas", append(base, "--min-replicas", "17"), []string{`invalid --min-replicas (config min_replicas) "17": want an integer from 0 to 16`}},
+		{"min replicas without repl listen", append(base, "--min-replicas", "1"), []string{"needs --repl-listen for its backups"}},
+		{"ack", append(base, "--ack", "eventually"), []string{`invalid --ack (config ack) "eventually": want memory or disk`}},
+		{"replication mode", append(base, "--replication", "gossip"), []string{`invalid --replication (config replication) "gossip": want ship-index`}},
+		{"build-index not yet", append(base, "--replication", "build-index"), []string{"build-index backups are not available in this build yet"}},
+		{"node id", append(base, "--node-id", "a b"), []string{`invalid --node-id (config node_id) "a b": at most 64 characters, no spaces`}},
 		{"bad peer", append(base, "--peers", "nope"), []string{`invalid --peers (config peers) "nope": want host:port`}},
 		{"growth factor range", append(base, "--growth-factor", "3"), []string{`invalid --growth-factor (config engine.growth_factor) "3": want an integer from 4 to 16`}},
 		{"growth factor text", append(base, "--growth-factor", "ten"), []string{`--growth-factor "ten": not an integer`}},
@@ -91,7 +97,7 @@ func TestServeUsage(t *testing.T) {
 		"-growth-factor", "-memtable-size", "-segment-size", "-value-threshold", "-sync", "-requirepass", "-cluster-token", "-log-format", "-log-level"} {
 		require.Contains(t, stderr.String(), "  "+f+" ")
 	}
-	require.Contains(t, stderr.String(), "Replication is not yet available in this build")
+	require.Contains(t, stderr.String(), "A primary with --repl-listen replicates to the backups that dial it")
 }
 
 func TestServeConfigFile(t *testing.T) {
