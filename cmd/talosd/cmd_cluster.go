@@ -30,6 +30,7 @@ func init() {
 // clusterConfig is what `talosd cluster up` runs.
 type clusterConfig struct {
 	replicas    int
+	minReplicas int
 	dir         string
 	port        int
 	replPort    int
@@ -48,6 +49,7 @@ func runCluster(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("cluster up", "[--replicas 2] [--dir DIR] [--port 6380] [-- serve flags...]", stderr)
 	var c clusterConfig
 	fs.IntVar(&c.replicas, "replicas", 2, "number of backups, 0..8")
+	fs.IntVar(&c.minReplicas, "min-replicas", -1, "backups that must hold a write before it is acknowledged (-1: 1 when there are backups, so every acknowledged write survives the loss of any one node; writes fail while fewer are connected)")
 	fs.StringVar(&c.dir, "dir", "./talos-cluster", "directory holding one data directory per node (node0 is the first primary)")
 	fs.IntVar(&c.port, "port", 6380, "client (Redis protocol) port of the primary; backup i listens on port+i")
 	fs.IntVar(&c.replPort, "repl-port", 0, "replication port of node 0; node i uses repl-port+i (0: port+1000)")
@@ -62,6 +64,12 @@ func runCluster(args []string, stdout, stderr io.Writer) error {
 	var bad []string
 	if c.replicas < 0 || c.replicas > 8 {
 		bad = append(bad, fmt.Sprintf("--replicas %d: want 0..8", c.replicas))
+	}
+	if c.minReplicas == -1 {
+		c.minReplicas = min(1, c.replicas)
+	}
+	if c.minReplicas < 0 || c.minReplicas > c.replicas {
+		bad = append(bad, fmt.Sprintf("--min-replicas %d: want 0..%d (the number of backups)", c.minReplicas, c.replicas))
 	}
 	if c.port < 1 || c.port+c.replicas > 65535 {
 		bad = append(bad, fmt.Sprintf("--port %d: want 1..%d", c.port, 65535-c.replicas))
@@ -126,7 +134,7 @@ func (c clusterConfig) nodeArgs(i int, token string) []string {
 		"--ack", c.ack,
 	}
 	if i == 0 {
-		args = append(args, "--role", "primary", "--min-replicas", strconv.Itoa(c.replicas))
+		args = append(args, "--role", "primary", "--min-replicas", strconv.Itoa(c.minReplicas))
 	} else {
 		args = append(args, "--role", "backup", "--node-id", fmt.Sprintf("backup-%d", i), "--primary", addr(c.replPort))
 		// After a promotion a backup reconnects to whichever replica serves.
@@ -179,8 +187,8 @@ func clusterUp(ctx context.Context, c clusterConfig, stdout, stderr io.Writer) e
 		}()
 		nodes = append(nodes, n)
 	}
-	fmt.Fprintf(stdout, "Talos cluster up in %s: 1 primary, %d backup(s), transport %s, %s, ack %s\n",
-		c.dir, c.replicas, c.transport, c.replication, c.ack)
+	fmt.Fprintf(stdout, "Talos cluster up in %s: 1 primary, %d backup(s) (writes held by at least %d), transport %s, %s, ack %s\n",
+		c.dir, c.replicas, c.minReplicas, c.transport, c.replication, c.ack)
 	fmt.Fprintf(stdout, "  primary   redis-cli -h %s -p %d\n", c.bind, c.port)
 	for i := 1; i <= c.replicas; i++ {
 		fmt.Fprintf(stdout, "  backup-%d  redis-cli -h %s -p %d   (read-only)\n", i, c.bind, c.port+i)

@@ -1,0 +1,325 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+)
+
+// The tests in this file run real talosd processes on 127.0.0.1: a
+// primary and two backups replicating over the TCP transport.
+
+var buildOnce struct {
+	sync.Once
+	path string
+	err  error
+}
+
+// talosdBinary builds talosd once per test binary.
+func talosdBinary(t *testing.T) string {
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "talosd-bin")
+		if err != nil {
+			buildOnce.err = err
+			return
+		}
+		buildOnce.path = filepath.Join(dir, "talosd")
+		out, err := exec.Command("go", "build", "-o", buildOnce.path, ".").CombinedOutput()
+		if err != nil {
+			buildOnce.err = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	require.NoError(t, buildOnce.err)
+	return buildOnce.path
+}
+
+// freePorts returns n distinct free TCP ports on 127.0.0.1.
+func freePorts(t *testing.T, n int) []int {
+	var ls []net.Listener
+	var ports []int
+	for i := 0; i < n; i++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	for _, l := range ls {
+		l.Close()
+	}
+	return ports
+}
+
+type proc struct {
+	name string
+	args []string
+	cmd  *exec.Cmd
+	log  *bytes.Buffer
+	mu   *sync.Mutex
+	done chan struct{}
+}
+
+type lockedBuf struct {
+	mu  *sync.Mutex
+	buf *bytes.Buffer
+}
+
+func (w lockedBuf) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.Write(p)
+}
+
+func startProc(t *testing.T, bin, name string, args []string) *proc {
+	p := &proc{name: name, args: args, log: new(bytes.Buffer), mu: new(sync.Mutex), done: make(chan struct{})}
+	p.cmd = exec.Command(bin, args...)
+	p.cmd.Stdout = lockedBuf{p.mu, p.log}
+	p.cmd.Stderr = p.cmd.Stdout
+	require.NoError(t, p.cmd.Start())
+	go func() {
+		p.cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		p.cmd.Process.Kill()
+		<-p.done
+		if t.Failed() {
+			p.mu.Lock()
+			t.Logf("--- %s log:\n%s", p.name, p.log.String())
+			p.mu.Unlock()
+		}
+	})
+	return p
+}
+
+func (p *proc) kill9() {
+	p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.done
+}
+
+func (p *proc) stop(t *testing.T) {
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("%s did not stop within 60s of SIGTERM", p.name)
+	}
+	require.True(t, p.cmd.ProcessState.Success(), "%s exited with %v", p.name, p.cmd.ProcessState)
+}
+
+// eventually polls cond (an external process's state) until it holds or
+// the deadline passes.
+func eventually(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+type testCluster struct {
+	min    int // --min-replicas of the primary
+	bin    string
+	dir    string
+	client []int // client ports
+	repl   []int // replication ports
+	procs  []*proc
+}
+
+func (c *testCluster) args(i int) []string {
+	a := []string{"serve", "--data-dir", filepath.Join(c.dir, fmt.Sprintf("node%d", i)),
+		"--listen", fmt.Sprintf("127.0.0.1:%d", c.client[i]),
+		"--repl-listen", fmt.Sprintf("127.0.0.1:%d", c.repl[i]),
+		"--transport", "tcp", "--cluster-token", "test-cluster-token-0123",
+		"--segment-size", "64KiB", "--memtable-size", "1MiB", "--sync", "never"}
+	if i == 0 {
+		return append(a, "--role", "primary", "--min-replicas", strconv.Itoa(c.min))
+	}
+	var peers []string
+	for j := 1; j < len(c.repl); j++ {
+		if j != i {
+			peers = append(peers, fmt.Sprintf("127.0.0.1:%d", c.repl[j]))
+		}
+	}
+	return append(a, "--role", "backup", "--node-id", fmt.Sprintf("backup-%d", i),
+		"--primary", fmt.Sprintf("127.0.0.1:%d", c.repl[0]), "--peers", strings.Join(peers, ","))
+}
+
+func (c *testCluster) start(t *testing.T, i int) {
+	name := "primary"
+	if i > 0 {
+		name = fmt.Sprintf("backup-%d", i)
+	}
+	p := startProc(t, c.bin, name, c.args(i))
+	if i < len(c.procs) {
+		c.procs[i] = p
+	} else {
+		c.procs = append(c.procs, p)
+	}
+}
+
+func (c *testCluster) redis(i int) *redis.Client {
+	return redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", c.client[i]), MaxRetries: -1})
+}
+
+func connectedBackups(ctx context.Context, r *redis.Client) int {
+	info, err := r.Info(ctx, "replication").Result()
+	if err != nil {
+		return -1
+	}
+	for _, l := range strings.Split(info, "\r\n") {
+		if v, ok := strings.CutPrefix(l, "connected_slaves:"); ok {
+			n, _ := strconv.Atoi(v)
+			return n
+		}
+	}
+	return -1
+}
+
+func startTestCluster(t *testing.T, backups, minReplicas int) *testCluster {
+	ports := freePorts(t, 2*(backups+1))
+	c := &testCluster{min: minReplicas, bin: talosdBinary(t), dir: t.TempDir(), client: ports[:backups+1], repl: ports[backups+1:]}
+	for i := 0; i <= backups; i++ {
+		c.start(t, i)
+	}
+	r := c.redis(0)
+	defer r.Close()
+	eventually(t, "every backup in the replica set", 60*time.Second, func() bool {
+		return connectedBackups(context.Background(), r) == backups
+	})
+	return c
+}
+
+// writer SETs distinct keys until stopped, recording each acknowledged one.
+type writer struct {
+	mu    sync.Mutex
+	acked map[string]string
+	fails int
+	stop  chan struct{}
+	done  chan struct{}
+}
+
+func startWriter(r *redis.Client, prefix string) *writer {
+	w := &writer{acked: map[string]string{}, stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		ctx := context.Background()
+		for i := 0; ; i++ {
+			select {
+			case <-w.stop:
+				return
+			default:
+			}
+			k := fmt.Sprintf("%s-%06d", prefix, i)
+			v := fmt.Sprintf("value-%d-%s", i, strings.Repeat("v", i%300))
+			if err := r.Set(ctx, k, v, 0).Err(); err != nil {
+				w.mu.Lock()
+				w.fails++
+				w.mu.Unlock()
+				continue
+			}
+			w.mu.Lock()
+			w.acked[k] = v
+			w.mu.Unlock()
+		}
+	}()
+	return w
+}
+
+func (w *writer) count() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.acked)
+}
+
+func (w *writer) halt() map[string]string {
+	close(w.stop)
+	<-w.done
+	return w.acked
+}
+
+func requireAll(t *testing.T, r *redis.Client, acked map[string]string) {
+	ctx := context.Background()
+	for k, v := range acked {
+		got, err := r.Get(ctx, k).Result()
+		require.NoError(t, err, "acknowledged key %s", k)
+		require.Equal(t, v, got, "acknowledged key %s", k)
+	}
+}
+
+func TestProcessBackupRestartCatchesUp(t *testing.T) {
+	// One backup may fail without stopping writes.
+	c := startTestCluster(t, 2, 1)
+	r := c.redis(0)
+	defer r.Close()
+	w := startWriter(r, "k")
+	eventually(t, "1000 acknowledged writes", 60*time.Second, func() bool { return w.count() >= 1000 })
+	c.procs[2].kill9()
+	eventually(t, "the primary to drop backup-2", 30*time.Second, func() bool {
+		return connectedBackups(context.Background(), r) == 1
+	})
+	before := w.count()
+	eventually(t, "writes acknowledged with backup-1 alone", 60*time.Second, func() bool { return w.count() >= before+500 })
+	c.start(t, 2)
+	eventually(t, "backup-2 back in the replica set", 60*time.Second, func() bool {
+		return connectedBackups(context.Background(), r) == 2
+	})
+	before = w.count()
+	eventually(t, "writes acknowledged while backup-2 catches up", 60*time.Second, func() bool { return w.count() >= before+1000 })
+	acked := w.halt()
+	requireAll(t, r, acked)
+	// Writes to a backup are refused, naming the primary.
+	b := c.redis(1)
+	defer b.Close()
+	err := b.Set(context.Background(), "x", "y", 0).Err()
+	require.Error(t, err)
+	require.Contains(t, err.Error(), "READONLY")
+	require.Contains(t, err.Error(), strconv.Itoa(c.repl[0]))
+	for _, p := range c.procs {
+		p.stop(t)
+	}
+	out, err := exec.Command(c.bin, "verify", "--data-dir", filepath.Join(c.dir, "node0"),
+		filepath.Join(c.dir, "node1"), filepath.Join(c.dir, "node2")).CombinedOutput()
+	require.NoError(t, err, "talosd verify:\n%s", out)
+	t.Logf("%d writes acknowledged; %s", len(acked), bytes.TrimSpace(out))
+}
+
+func TestProcessPromoteAfterPrimaryKill(t *testing.T) {
+	c := startTestCluster(t, 2, 2)
+	r := c.redis(0)
+	defer r.Close()
+	w := startWriter(r, "p")
+	eventually(t, "3000 acknowledged writes", 60*time.Second, func() bool { return w.count() >= 3000 })
+	c.procs[0].kill9()
+	acked := w.halt()
+	out, err := exec.Command(c.bin, "promote", "--addr", fmt.Sprintf("127.0.0.1:%d", c.client[1])).CombinedOutput()
+	require.NoError(t, err, "talosd promote:\n%s", out)
+	require.Contains(t, string(out), "talos_epoch:2")
+	nr := c.redis(1)
+	defer nr.Close()
+	requireAll(t, nr, acked)
+	// The new primary takes writes; backup-2 attaches to it and catches up.
+	require.NoError(t, nr.Set(context.Background(), "after", "promotion", 0).Err())
+	eventually(t, "backup-2 attached to the new primary", 60*time.Second, func() bool {
+		return connectedBackups(context.Background(), nr) == 1
+	})
+	c.procs[1].stop(t)
+	c.procs[2].stop(t)
+	vout, err := exec.Command(c.bin, "verify", "--data-dir", filepath.Join(c.dir, "node1"), filepath.Join(c.dir, "node2")).CombinedOutput()
+	require.NoError(t, err, "talosd verify:\n%s", vout)
+	t.Logf("%d writes acknowledged before the kill, all served by the promoted backup", len(acked))
+}
