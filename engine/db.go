@@ -68,6 +68,7 @@ type DB struct {
 		seqs     map[uint64]int
 		pending  []pendingSegment
 		awaiting []awaitSegment
+		removing map[uint64]bool // taken from pending, file being removed
 	}
 
 	gcMu      sync.Mutex // serialises GC passes
@@ -106,6 +107,7 @@ func Open(dir string, opts Options) (*DB, error) {
 	db.cq.cond.L = &db.cq.Mutex
 	db.bgCtx, db.bgCancel = context.WithCancel(context.Background())
 	db.readers.seqs = make(map[uint64]int)
+	db.readers.removing = make(map[uint64]bool)
 	db.getCtx = iostat.WithKind(context.Background(), iostat.Get)
 	db.scanCtx = iostat.WithKind(context.Background(), iostat.Scan)
 	db.gcCtx = iostat.WithKind(context.Background(), iostat.GC)

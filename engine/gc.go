@@ -161,6 +161,9 @@ func (db *DB) gcCandidates() []uint64 {
 	for _, a := range db.readers.awaiting {
 		pending[a.num] = true
 	}
+	for n := range db.readers.removing {
+		pending[n] = true
+	}
 	db.readers.Unlock()
 	size := db.opts.SegmentSize
 	type cand struct {
@@ -294,6 +297,7 @@ func (db *DB) removeReadySegments(closing bool) {
 	for _, p := range db.readers.pending {
 		if p.seq <= minSeq {
 			ready = append(ready, p.num)
+			db.readers.removing[p.num] = true
 		} else {
 			keep = append(keep, p)
 		}
@@ -308,6 +312,13 @@ func (db *DB) removeReadySegments(closing bool) {
 		db.readMu.Unlock() // an empty critical section: the barrier
 
 	}
+	defer func() {
+		db.readers.Lock()
+		for _, n := range ready {
+			delete(db.readers.removing, n)
+		}
+		db.readers.Unlock()
+	}()
 	for _, n := range ready {
 		if err := db.log.Remove(n); err != nil {
 			// The deletion is recorded; a file left behind is collected
