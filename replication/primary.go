@@ -121,6 +121,7 @@ type Primary struct {
 	segRefs   map[uint64]int
 	chunkRefs map[ChunkRef]int
 	objects   map[objKey]bool // objects being streamed
+	maxTable  uint64          // highest table whose first chunk was offered
 	ready     Ready
 }
 
@@ -171,7 +172,11 @@ type peer struct {
 	snapOpen bool
 	snapID   uint64
 	held     []queued
-	missed   map[uint64]bool // tables in flight at the pin: not received live
+	// preMax is the highest table whose first chunk was offered before
+	// the pin: such a table reached this backup only if has names it (the
+	// pin holds it, it arrived live, or TakeMissed gave it out).
+	preMax uint64
+	has    map[uint64]bool
 	targeted map[objKey]bool // objects sent to this backup alone
 	lastAck  uint64          // tick of the last HeartbeatAck
 	durSeg   uint64          // durable position reported (ack disk, lag)
@@ -296,7 +301,7 @@ func (p *Primary) AddBackup(hello Message) error {
 	b := &peer{
 		id: id, geo: geo, lastAck: p.tick,
 		inflight: map[uint64]bool{}, chunkUse: map[uint32]bool{}, objects: map[objKey]bool{},
-		targeted: map[objKey]bool{}, missed: map[uint64]bool{},
+		targeted: map[objKey]bool{}, has: map[uint64]bool{},
 	}
 	prefix := uint64(0)
 	switch {
@@ -310,15 +315,6 @@ func (p *Primary) AddBackup(hello Message) error {
 	b.posSeg = b.joinSeg
 	b.joining = p.logUsed && p.cfg.Mode == ModeShipIndex
 	b.pinned = !b.joining
-	if b.joining {
-		// Tables being streamed now reach it only if the snapshot holds
-		// them or TakeMissed names them.
-		for k := range p.objects {
-			if k.kind == ObjectTable {
-				b.missed[k.id] = true
-			}
-		}
-	}
 	p.backups[id] = b
 	p.send(id, Message{Type: MsgWelcome, Seg: b.joinSeg, Kind: uint8(p.cfg.Mode) | uint8(p.cfg.Ack)<<4})
 	if prefix > 0 {
@@ -361,9 +357,10 @@ func (p *Primary) JoinSegment(id string) uint64 {
 // BeginSnapshot records that the wrapper pinned, for joining backup id, the
 // state after edit editID (0: before any edit). From now on the backup
 // receives live objects that start, except edits up to editID (the
-// snapshot holds them); they wait behind the snapshot edit. Tables it did
-// not receive whole live and that are not among the pinned tables are
-// missed: TakeMissed names them when an edit adds them.
+// snapshot holds them); they wait behind the snapshot edit. Tables whose
+// first chunk was offered before now and that are not among the pinned
+// tables did not reach it whole: TakeMissed names them when an edit adds
+// them.
 func (p *Primary) BeginSnapshot(id string, editID uint64, pinned []uint64) error {
 	b := p.backups[id]
 	if b == nil {
@@ -372,21 +369,18 @@ func (p *Primary) BeginSnapshot(id string, editID uint64, pinned []uint64) error
 	if !b.joining || b.pinned {
 		return fmt.Errorf("%w: snapshot for backup %q, which is not waiting for one", ErrProtocol, id)
 	}
-	b.pinned, b.snapOpen, b.snapID = true, true, editID
-	for k := range p.objects {
-		if k.kind == ObjectTable {
-			b.missed[k.id] = true
-		}
-	}
+	b.pinned, b.snapOpen, b.snapID, b.preMax = true, true, editID, p.maxTable
 	for _, t := range pinned {
-		delete(b.missed, t)
+		b.has[t] = true
 	}
 	return nil
 }
 
-// TakeMissed returns, and forgets, those of tables that backup id missed
-// (they were being streamed when its snapshot was pinned). The wrapper
-// sends them to it (ChunkTo, ObjectEndTo) before the edit that adds them.
+// TakeMissed returns those of tables (the tables an edit adds) that backup
+// id has not received: their streaming started before its snapshot was
+// pinned and the pin does not hold them. Each is returned once. The
+// wrapper sends them to it (ChunkTo, ObjectEndTo) from their files before
+// the edit.
 func (p *Primary) TakeMissed(id string, tables []uint64) []uint64 {
 	b := p.backups[id]
 	if b == nil || !b.pinned {
@@ -394,8 +388,8 @@ func (p *Primary) TakeMissed(id string, tables []uint64) []uint64 {
 	}
 	var out []uint64
 	for _, t := range tables {
-		if b.missed[t] {
-			delete(b.missed, t)
+		if t <= b.preMax && !b.has[t] {
+			b.has[t] = true
 			out = append(out, t)
 		}
 	}
@@ -477,6 +471,9 @@ func (p *Primary) Chunk(kind ObjectKind, id, offset uint64, ref ChunkRef, n uint
 	k := objKey{kind, id}
 	if offset == 0 {
 		p.objects[k] = true
+		if kind == ObjectTable {
+			p.maxTable = max(p.maxTable, id)
+		}
 	}
 	if !p.objects[k] {
 		panic(fmt.Sprintf("replication: chunk at %d of %s %d that never started", offset, kind, id))
@@ -486,9 +483,9 @@ func (p *Primary) Chunk(kind ObjectKind, id, offset uint64, ref ChunkRef, n uint
 			b := p.backups[bid]
 			if offset == 0 && b.pinned && !(kind == ObjectEdit && id <= b.snapID) {
 				b.objects[k] = true
-			}
-			if offset == 0 && !b.pinned && kind == ObjectTable {
-				b.missed[id] = true
+				if kind == ObjectTable && id <= b.preMax {
+					b.has[id] = true
+				}
 			}
 			if !b.objects[k] {
 				continue
