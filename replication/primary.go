@@ -175,8 +175,8 @@ type peer struct {
 	// preMax is the highest table whose first chunk was offered before
 	// the pin: such a table reached this backup only if has names it (the
 	// pin holds it, it arrived live, or TakeMissed gave it out).
-	preMax uint64
-	has    map[uint64]bool
+	preMax   uint64
+	has      map[uint64]bool
 	targeted map[objKey]bool // objects sent to this backup alone
 	lastAck  uint64          // tick of the last HeartbeatAck
 	durSeg   uint64          // durable position reported (ack disk, lag)
