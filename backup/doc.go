@@ -21,6 +21,16 @@
 // version edit it installs the edit. It never compacts and never reads a
 // table or a segment to maintain its index (invariant 5 of DESIGN.md).
 //
+// Joining. On every Welcome (ship-index mode) the backup resets its store:
+// it closes its engine, removes CURRENT, then the manifests, tables and
+// value-log segments (syncing each directory), and reopens an empty engine
+// (reset.go); the epoch and the I/O counters stay. It then receives the
+// primary's snapshot: sealed segments below the join segment (each checked
+// against its crc32c and written with WriteSegment), tables, and the
+// snapshot edit, installed as its base version; then the live stream.
+// Keeping files whose crc32c already matches the primary's is left as an
+// optimization for later; the wipe is the simple correct rule.
+//
 // Invariants:
 //  1. Actions run in the order the state machine returns them; any failed
 //     action (a write, a sync, a checksum mismatch) stops the node with an
@@ -29,4 +39,6 @@
 //     they arrive, before the file is synced and before any edit naming it
 //     can be installed.
 //  3. The epoch is durable before the node acts on a message of that epoch.
+//  4. A reset removes CURRENT before any manifest, table or segment, so a
+//     crash mid-reset leaves a directory that opens as an empty store.
 package backup

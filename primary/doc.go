@@ -21,6 +21,27 @@
 // durable (flush, compaction, value-log GC) follows as an edit object whose
 // ObjectEnd names the value-log checkpoint the backup must persist first.
 //
+// Catch-up. A backup admitted to a primary whose log was ever used joins
+// at the log end (the state machine writes it the prefix of the segment
+// being filled from the staged copy) and is "joining": it does not count
+// toward MinReplicas. A goroutine the node owns (catchup.go) then:
+//
+//	register a pin request ─▶ engine.MarkEdit (an empty edit, so an
+//	EditApplied callback comes soon; a flush's or compaction's will do)
+//	EditApplied(edit k) ─▶ engine.Pin(join segment): tables + segments
+//	   below it + snapshot edit, exactly the state after edit k (the index
+//	   holds its edit lock during the callback) ─▶ BeginSnapshot(k)
+//	stream to that backup alone: every pinned segment (ObjectSegment),
+//	   every pinned table (ObjectTable), then the snapshot edit
+//	   (ObjectSnapshot id=k); release the pin
+//
+// Live edits after k wait in the state machine behind the snapshot edit;
+// tables whose streaming began before the pin and that the pin does not
+// hold are sent to the backup from their files, in the EditApplied
+// callback of the edit that adds them, before that edit. The backup
+// becomes a member when it acknowledges the snapshot edit. Files read for
+// catch-up count as iostat.Replication on the primary.
+//
 // Invariants:
 //  1. A commit hook returns nil only after the state machine acknowledged
 //     the commit: every backup of the replica set holds it, and there are at
@@ -30,6 +51,10 @@
 //     segment s+StageSlots cannot begin while s has writes in flight.
 //  3. A chunk buffer returns to the pool only when the state machine
 //     releases it: queued and in-flight writes of it are done or dropped.
-//  4. The node's goroutines (accept, one per backup, ticker) are owned by
-//     the node and stopped and waited for by Close.
+//  4. The node's goroutines (accept, one per backup, ticker, one catch-up
+//     per joining backup) are owned by the node and stopped and waited for
+//     by Close; catch-ups stop before the engine closes (they hold pins).
+//  5. A pin is taken inside an EditApplied callback, so the snapshot is the
+//     state after a known edit k: the joining backup receives exactly the
+//     edits after k, each after every table it adds.
 package primary

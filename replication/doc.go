@@ -58,19 +58,52 @@
 //	Hello        B→P  text=backup id, kind=mode, seg=segment size,
 //	                  slot=vlog slots, length=chunk slots, offset=chunk
 //	                  size; epoch=the backup's
-//	Welcome      P→B  seg=first live segment, kind=mode|ack<<4
+//	Welcome      P→B  seg=join segment, kind=mode|ack<<4; the backup resets
+//	                  its store (ship-index) and receives that segment's
+//	                  bytes from offset 0 (a prefix write first if the
+//	                  primary had filled part of it)
 //	Commit       P→B  seg, offset=end: persist the segment prefix (ack disk)
 //	Persisted    B→P  seg, offset=end: the prefix is durable
 //	Seal         P→B  seg, length, crc: the slot holds the whole segment
 //	SegmentDone  B→P  seg: persisted and its slot is free (a vlog credit)
-//	ObjectEnd    P→B  kind, id, length, crc; for an edit seg+offset name the
-//	                  value-log checkpoint that must be durable first
+//	ObjectEnd    P→B  kind, id, length, crc; for an edit or a snapshot
+//	                  seg+offset name the value-log checkpoint that must be
+//	                  durable first
 //	ObjectAbort  P→B  kind, id: discard what arrived
 //	ChunkCredit  B→P  slot: the chunk was applied and the slot is free
-//	EditDone     B→P  id: the edit is installed and durable
+//	EditDone     B→P  id: the edit (or snapshot) is installed and durable
 //	Heartbeat    P→B  id=tick
 //	HeartbeatAck B→P  id=tick, seg+offset=what the backup holds durably
 //	Error        both text=reason; the connection is torn down after it
+//
+// # Object kinds
+//
+//	table     1  an SSTable file, id = table number
+//	edit      2  an encoded version edit, id = the primary's edit number
+//	segment   3  a sealed value-log segment file (catch-up), id = number
+//	snapshot  4  a version edit recreating the whole index state after edit
+//	             id (catch-up): every table at its level, checkpoint,
+//	             NextFileNum, LastSeq, SegmentLive
+//
+// # Joining and catching up
+//
+// The primary tracks the log end (L, O). A backup admitted there joins at
+// L if L is not sealed (its first value-log item is a write of [0, O) of L)
+// and at L+1 otherwise. If the log was ever used (ship-index mode) it is
+// joining: the wrapper pins the state after some edit k (BeginSnapshot) and
+// sends it, to that backup alone (ChunkTo, ObjectEndTo), as segment objects
+// for every live segment below the join segment, table objects, and the
+// snapshot object id=k. Live objects that start after the pin wait behind
+// the snapshot; live edits up to k are not sent (the snapshot holds them).
+// Tables whose streaming began before the pin and that the pin lacks are
+// named by TakeMissed when an edit adds them, and sent alone before it:
+//
+//	value-log queue:  [prefix of L] [live writes, Commit, Seal ...]
+//	object queue:     [segments] [tables] [missed tables] [snapshot k]
+//	                  [live objects held behind it ...]
+//
+// Each backup has these two queues, each waiting only for its own credit
+// (vlog slots, chunk slots); both post into one ordered channel.
 //
 // # Invariants
 //
@@ -93,4 +126,11 @@
 //  6. A backup that fails (a write completion error, an Error message, missed
 //     heartbeats) leaves the replica set for good; it comes back only by
 //     joining again.
+//  7. An edit's (or snapshot's) ObjectEnd is posted to a backup only after
+//     every value-log write up to its checkpoint was posted to it, so on
+//     the ordered channel the bytes arrive before the edit that needs them.
+//  8. A joining backup receives every commit appended after it joined (it
+//     never falls behind) but counts toward MinReplicas only once it has
+//     acknowledged its snapshot with EditDone; it receives each edit after
+//     k exactly once, after the snapshot and after every table it adds.
 package replication
