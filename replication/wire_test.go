@@ -72,6 +72,16 @@ func TestChunkRoundTripAndDamage(t *testing.T) {
 	}
 	_, _, err = DecodeChunk(slot[:ChunkHeaderSize+len(data)-1])
 	require.ErrorIs(t, err, ErrMalformed)
+	// Every object kind round-trips; an unknown kind is malformed.
+	for _, k := range []ObjectKind{ObjectTable, ObjectEdit, ObjectSegment, ObjectSnapshot} {
+		EncodeChunk(slot, ChunkHeader{Kind: k, Epoch: 1, ID: 9}, data)
+		h, _, err := DecodeChunk(slot)
+		require.NoError(t, err, "%s", k)
+		require.Equal(t, k, h.Kind)
+	}
+	EncodeChunk(slot, ChunkHeader{Kind: ObjectSnapshot + 1, Epoch: 1, ID: 9}, data)
+	_, _, err = DecodeChunk(slot)
+	require.ErrorIs(t, err, ErrMalformed)
 }
 
 func FuzzDecodeMessage(f *testing.F) {
@@ -99,6 +109,11 @@ func FuzzDecodeChunk(f *testing.F) {
 	slot := make([]byte, 128)
 	EncodeChunk(slot, ChunkHeader{Kind: ObjectEdit, Epoch: 1, ID: 3}, []byte("edit"))
 	f.Add(slot)
+	for _, k := range []ObjectKind{ObjectSegment, ObjectSnapshot} {
+		s := make([]byte, 128)
+		EncodeChunk(s, ChunkHeader{Kind: k, Epoch: 1, ID: 4, Offset: 64}, []byte("catch-up"))
+		f.Add(s)
+	}
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		h, data, err := DecodeChunk(b)
