@@ -117,6 +117,9 @@ func (db *DB) Pin(segBelow uint64) (*Pin, error) {
 	for _, ps := range db.readers.pending {
 		gone[ps.num] = true
 	}
+	for n := range db.readers.removing {
+		gone[n] = true // its file is being removed now
+	}
 	db.readers.Unlock()
 	for _, s := range db.log.Segments() {
 		if s < segBelow && !gone[s] {
