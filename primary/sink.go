@@ -43,6 +43,10 @@ type objectStream struct {
 	id      uint64
 	to      string          // "": every backup that receives the object
 	ctx     context.Context // nil: none; stops a catch-up's stream
+	// conn is the connection of backup to when the object started: if the
+	// backup reconnects meanwhile, the stream stops (the new connection
+	// must not receive the rest of an object it never started).
+	conn *peer
 	ref     replication.ChunkRef
 	have    bool // ref holds a buffer being filled
 	fill    int  // data bytes in the buffer
@@ -85,11 +89,11 @@ func (s *objectStream) ship() error {
 	buf := s.n.chunkBuf(s.ref)
 	s.n.mu.Lock()
 	defer s.n.mu.Unlock()
-	if s.ctx != nil && s.ctx.Err() != nil {
+	if err := s.stoppedLocked(); err != nil {
 		s.n.mu.chunkFree = append(s.n.mu.chunkFree, s.ref)
 		s.n.mu.chunkCond.Broadcast()
 		s.have = false
-		return s.ctx.Err()
+		return err
 	}
 	h := replication.ChunkHeader{Kind: s.kind, Epoch: s.n.mu.sm.Epoch(), ID: s.id, Offset: s.off}
 	size := replication.EncodeChunk(buf, h, buf[replication.ChunkHeaderSize:replication.ChunkHeaderSize+s.fill])
@@ -125,6 +129,9 @@ func (s *objectStream) end(length uint64, crc uint32, ckSeg, ckOff uint64) error
 	}
 	s.n.mu.Lock()
 	defer s.n.mu.Unlock()
+	if err := s.stoppedLocked(); err != nil {
+		return err
+	}
 	var err error
 	if s.to != "" {
 		err = s.n.mu.sm.ObjectEndTo(s.to, s.kind, s.id, length, crc, ckSeg, ckOff)
@@ -138,9 +145,31 @@ func (s *objectStream) end(length uint64, crc uint32, ckSeg, ckOff uint64) error
 	return nil
 }
 
+// stoppedLocked reports why a stream to one backup must stop: its context
+// ended, or the backup's connection is not the one the object started on.
+func (s *objectStream) stoppedLocked() error {
+	if s.ctx != nil && s.ctx.Err() != nil {
+		return s.ctx.Err()
+	}
+	if s.to == "" {
+		return nil
+	}
+	cur := s.n.mu.peers[s.to]
+	if s.conn == nil && !s.started {
+		s.conn = cur
+	}
+	if cur == nil || cur != s.conn {
+		return fmt.Errorf("%w: backup %q reconnected or left during %s %d", replication.ErrBackupDropped, s.to, s.kind, s.id)
+	}
+	return nil
+}
+
 func (s *objectStream) abort() {
 	s.n.mu.Lock()
 	defer s.n.mu.Unlock()
+	if s.to != "" && s.started && s.n.mu.peers[s.to] != s.conn {
+		s.started = false // nothing of it reached the current connection
+	}
 	if s.have {
 		s.n.mu.chunkFree = append(s.n.mu.chunkFree, s.ref)
 		s.n.mu.chunkCond.Broadcast()
