@@ -38,15 +38,15 @@ func (n *Node) chunkBuf(ref replication.ChunkRef) []byte {
 // chunk to the state machine: to every backup, or to backup to alone.
 // Not safe for concurrent use (one writer per object).
 type objectStream struct {
-	n       *Node
-	kind    replication.ObjectKind
-	id      uint64
-	to      string          // "": every backup that receives the object
-	ctx     context.Context // nil: none; stops a catch-up's stream
+	n    *Node
+	kind replication.ObjectKind
+	id   uint64
+	to   string          // "": every backup that receives the object
+	ctx  context.Context // nil: none; stops a catch-up's stream
 	// conn is the connection of backup to when the object started: if the
 	// backup reconnects meanwhile, the stream stops (the new connection
 	// must not receive the rest of an object it never started).
-	conn *peer
+	conn    *peer
 	ref     replication.ChunkRef
 	have    bool // ref holds a buffer being filled
 	fill    int  // data bytes in the buffer
