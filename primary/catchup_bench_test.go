@@ -21,6 +21,16 @@ import (
 // provider (snapshot copy, install, membership). Bytes are the primary's
 // segment and table bytes.
 func BenchmarkCatchUp(b *testing.B) {
+	for _, seg := range []int64{64 << 10, 4 << 20} {
+		b.Run(fmt.Sprintf("segment=%dKiB", seg>>10), func(b *testing.B) {
+			eo := smallEngine()
+			eo.SegmentSize = seg
+			benchmarkCatchUp(b, eo)
+		})
+	}
+}
+
+func benchmarkCatchUp(b *testing.B, eo engine.Options) {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	open := func() rdma.Provider {
 		p, err := rdma.Open("tcp", rdma.Options{ClusterToken: token})
@@ -30,7 +40,7 @@ func BenchmarkCatchUp(b *testing.B) {
 	root := b.TempDir()
 	pprov := open()
 	defer pprov.Close()
-	p, err := primary.Open(filepath.Join(root, "primary"), smallEngine(), primary.Options{
+	p, err := primary.Open(filepath.Join(root, "primary"), eo, primary.Options{
 		Listen: "127.0.0.1:0", Provider: pprov, ChunkSize: 64 << 10, Logger: quiet,
 	})
 	require.NoError(b, err)
@@ -51,7 +61,7 @@ func BenchmarkCatchUp(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		prov := open()
-		bk, err := backup.Open(filepath.Join(root, fmt.Sprintf("b%d", i)), smallEngine(), backup.Options{
+		bk, err := backup.Open(filepath.Join(root, fmt.Sprintf("b%d", i)), eo, backup.Options{
 			ID: "joiner", Primary: p.Addr(), Provider: prov, ChunkSize: 64 << 10, Logger: quiet,
 		})
 		require.NoError(b, err)
