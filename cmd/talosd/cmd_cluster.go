@@ -180,6 +180,11 @@ func clusterUp(ctx context.Context, c clusterConfig, stdout, stderr io.Writer) e
 			stopNodes(nodes, stderr)
 			return fmt.Errorf("starting %s: %w", n.name, err)
 		}
+		// The PID file lets an operator (or a test) signal one node.
+		pidFile := filepath.Join(c.dir, fmt.Sprintf("node%d.pid", i))
+		if err := os.WriteFile(pidFile, []byte(strconv.Itoa(n.cmd.Process.Pid)+"\n"), 0o644); err != nil {
+			fmt.Fprintf(stderr, "talosd cluster: writing %s: %v\n", pidFile, err)
+		}
 		go func() {
 			n.err = n.cmd.Wait()
 			close(n.done)
@@ -193,7 +198,7 @@ func clusterUp(ctx context.Context, c clusterConfig, stdout, stderr io.Writer) e
 	for i := 1; i <= c.replicas; i++ {
 		fmt.Fprintf(stdout, "  backup-%d  redis-cli -h %s -p %d   (read-only)\n", i, c.bind, c.port+i)
 	}
-	fmt.Fprintln(stdout, "Press Ctrl-C to stop the cluster.")
+	fmt.Fprintf(stdout, "Node PIDs are in %s/node<i>.pid. Press Ctrl-C to stop the cluster.\n", c.dir)
 
 	// Run until a signal. A node that exits is reported; the others keep
 	// running (a backup can be promoted when the primary is gone).
