@@ -107,7 +107,7 @@ func (n *Node) catchUp(ctx context.Context, id string) (int64, error) {
 		if err != nil {
 			return sent, err
 		}
-		k, err := n.streamFile(ctx, id, replication.ObjectSegment, s, f)
+		k, err := n.streamFile(ctx, id, replication.ObjectSegment, s, f, true)
 		sent += k
 		if err != nil {
 			return sent, fmt.Errorf("segment %d: %w", s, err)
@@ -118,14 +118,14 @@ func (n *Node) catchUp(ctx context.Context, id string) (int64, error) {
 		if err != nil {
 			return sent, err
 		}
-		k, err := n.streamFile(ctx, id, replication.ObjectTable, t.Num, f)
+		k, err := n.streamFile(ctx, id, replication.ObjectTable, t.Num, f, true)
 		sent += k
 		if err != nil {
 			return sent, fmt.Errorf("table %d: %w", t.Num, err)
 		}
 	}
 	b := pin.Edit.Encode()
-	s := objectStream{n: n, kind: replication.ObjectSnapshot, id: res.editID, to: id, ctx: ctx}
+	s := objectStream{n: n, kind: replication.ObjectSnapshot, id: res.editID, to: id, ctx: ctx, catchUp: true}
 	err := s.write(b)
 	if err == nil {
 		ck := pin.Edit.Checkpoint
@@ -213,7 +213,7 @@ func (n *Node) sendMissed(added []uint64) error {
 		for _, t := range tables {
 			f, err := n.db.OpenTable(t)
 			if err == nil {
-				_, err = n.streamFile(n.ctx, id, replication.ObjectTable, t, f)
+				_, err = n.streamFile(n.ctx, id, replication.ObjectTable, t, f, false)
 			}
 			if err != nil && !errors.Is(err, replication.ErrBackupDropped) {
 				errs = append(errs, fmt.Errorf("table %d to %s: %w", t, id, err))
@@ -229,10 +229,11 @@ func (n *Node) sendMissed(added []uint64) error {
 	return errors.Join(errs...)
 }
 
-// streamFile sends file f (closed here) to backup to as object (kind, id).
-func (n *Node) streamFile(ctx context.Context, to string, kind replication.ObjectKind, id uint64, f vfs.File) (int64, error) {
+// streamFile sends file f (closed here) to backup to as object (kind, id),
+// through catch-up buffers if catchUp.
+func (n *Node) streamFile(ctx context.Context, to string, kind replication.ObjectKind, id uint64, f vfs.File, catchUp bool) (int64, error) {
 	defer f.Close()
-	s := objectStream{n: n, kind: kind, id: id, to: to, ctx: ctx}
+	s := objectStream{n: n, kind: kind, id: id, to: to, ctx: ctx, catchUp: catchUp}
 	buf := make([]byte, n.opts.ChunkSize-replication.ChunkHeaderSize)
 	var crc uint32
 	var size int64

@@ -55,6 +55,8 @@ type Node struct {
 		peers     map[string]*peer
 		waits     map[replication.CommitID]chan error
 		chunkFree []replication.ChunkRef
+		// catchFree holds free catch-up buffers (refs >= ChunkBuffers).
+		catchFree []replication.ChunkRef
 		chunkCond *sync.Cond
 		lastEdit  uint64
 		closed    bool
@@ -142,12 +144,15 @@ func Open(dir string, eo engine.Options, o Options) (*Node, error) {
 		n.release()
 		return nil, fmt.Errorf("primary: register segment staging ring: %w", err)
 	}
-	if n.chunks, err = o.Provider.RegisterRegion(o.ChunkBuffers*o.ChunkSize, rdma.AccessLocalWrite); err != nil {
+	if n.chunks, err = o.Provider.RegisterRegion((o.ChunkBuffers+o.CatchUpBuffers)*o.ChunkSize, rdma.AccessLocalWrite); err != nil {
 		n.release()
 		return nil, fmt.Errorf("primary: register chunk buffers: %w", err)
 	}
 	for i := o.ChunkBuffers - 1; i >= 0; i-- {
 		n.mu.chunkFree = append(n.mu.chunkFree, replication.ChunkRef(i))
+	}
+	for i := o.ChunkBuffers + o.CatchUpBuffers - 1; i >= o.ChunkBuffers; i-- {
+		n.mu.catchFree = append(n.mu.catchFree, replication.ChunkRef(i))
 	}
 	if n.ln, err = o.Provider.Listen(o.Listen, rdma.ListenOptions{}); err != nil {
 		n.release()
@@ -316,7 +321,9 @@ func (n *Node) processLocked() {
 			}
 		}
 		if len(rd.ReleasedChunks) > 0 {
-			n.mu.chunkFree = append(n.mu.chunkFree, rd.ReleasedChunks...)
+			for _, ref := range rd.ReleasedChunks {
+				n.freeChunkLocked(ref)
+			}
 			n.mu.chunkCond.Broadcast()
 		}
 	}

@@ -36,6 +36,10 @@ type Options struct {
 	// ChunkBuffers is the number of registered chunk buffers table and edit
 	// bytes are staged in. Zero: 32.
 	ChunkBuffers int
+	// CatchUpBuffers is the number of further chunk buffers reserved for
+	// copying snapshots to joining backups, so that a catch-up never
+	// waits for buffers held by live objects queued behind it. Zero: 8.
+	CatchUpBuffers int
 	// ChunkSize is the size of one chunk, header included; backups must
 	// have chunk slots at least this large. Zero: 256 KiB.
 	ChunkSize int
@@ -66,6 +70,9 @@ func (o *Options) EnsureDefaults() {
 	if o.ChunkSize == 0 {
 		o.ChunkSize = 256 << 10
 	}
+	if o.CatchUpBuffers == 0 {
+		o.CatchUpBuffers = 8
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -94,6 +101,9 @@ func (o *Options) Validate() error {
 	}
 	if o.ChunkBuffers < 1 {
 		errs = append(errs, fmt.Errorf("%w: ChunkBuffers %d, want >= 1", ErrInvalidOptions, o.ChunkBuffers))
+	}
+	if o.CatchUpBuffers < 1 {
+		errs = append(errs, fmt.Errorf("%w: CatchUpBuffers %d, want >= 1", ErrInvalidOptions, o.CatchUpBuffers))
 	}
 	if o.ChunkSize <= replication.ChunkHeaderSize || o.ChunkSize > 64<<20 {
 		errs = append(errs, fmt.Errorf("%w: ChunkSize %d, want %d..%d", ErrInvalidOptions, o.ChunkSize, replication.ChunkHeaderSize+1, 64<<20))

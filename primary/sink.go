@@ -11,22 +11,36 @@ import (
 
 func crc32cUpdate(crc uint32, b []byte) uint32 { return crc32.Update(crc, castagnoli, b) }
 
-// acquireChunk returns a free chunk buffer, waiting for one; ok is false
-// once the node is closed or ctx (nil: none) is done. Called without the
-// mutex.
-func (n *Node) acquireChunk(ctx context.Context) (replication.ChunkRef, bool) {
+// acquireChunk returns a free chunk buffer, from the catch-up pool if
+// catchUp, waiting for one; ok is false once the node is closed or ctx
+// (nil: none) is done. Called without the mutex.
+func (n *Node) acquireChunk(ctx context.Context, catchUp bool) (replication.ChunkRef, bool) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	pool := &n.mu.chunkFree
+	if catchUp {
+		pool = &n.mu.catchFree
+	}
 	done := func() bool { return n.mu.closed || (ctx != nil && ctx.Err() != nil) }
-	for len(n.mu.chunkFree) == 0 && !done() {
+	for len(*pool) == 0 && !done() {
 		n.mu.chunkCond.Wait()
 	}
 	if done() {
 		return 0, false
 	}
-	ref := n.mu.chunkFree[len(n.mu.chunkFree)-1]
-	n.mu.chunkFree = n.mu.chunkFree[:len(n.mu.chunkFree)-1]
+	ref := (*pool)[len(*pool)-1]
+	*pool = (*pool)[:len(*pool)-1]
 	return ref, true
+}
+
+// freeChunkLocked returns buffer ref to its pool.
+func (n *Node) freeChunkLocked(ref replication.ChunkRef) {
+	if int(ref) >= n.opts.ChunkBuffers {
+		n.mu.catchFree = append(n.mu.catchFree, ref)
+	} else {
+		n.mu.chunkFree = append(n.mu.chunkFree, ref)
+	}
+	n.mu.chunkCond.Broadcast()
 }
 
 func (n *Node) chunkBuf(ref replication.ChunkRef) []byte {
@@ -43,6 +57,8 @@ type objectStream struct {
 	id   uint64
 	to   string          // "": every backup that receives the object
 	ctx  context.Context // nil: none; stops a catch-up's stream
+	// catchUp: chunk buffers come from the catch-up pool.
+	catchUp bool
 	// conn is the connection of backup to when the object started: if the
 	// backup reconnects meanwhile, the stream stops (the new connection
 	// must not receive the rest of an object it never started).
@@ -58,7 +74,7 @@ func (s *objectStream) write(p []byte) error {
 	maxData := s.n.opts.ChunkSize - replication.ChunkHeaderSize
 	for len(p) > 0 {
 		if !s.have {
-			ref, ok := s.n.acquireChunk(s.ctx)
+			ref, ok := s.n.acquireChunk(s.ctx, s.catchUp)
 			if !ok {
 				return ErrClosed
 			}
@@ -80,7 +96,7 @@ func (s *objectStream) write(p []byte) error {
 // chunk at offset 0).
 func (s *objectStream) ship() error {
 	if !s.have {
-		ref, ok := s.n.acquireChunk(s.ctx)
+		ref, ok := s.n.acquireChunk(s.ctx, s.catchUp)
 		if !ok {
 			return ErrClosed
 		}
@@ -90,7 +106,7 @@ func (s *objectStream) ship() error {
 	s.n.mu.Lock()
 	defer s.n.mu.Unlock()
 	if err := s.stoppedLocked(); err != nil {
-		s.n.mu.chunkFree = append(s.n.mu.chunkFree, s.ref)
+		s.n.freeChunkLocked(s.ref)
 		s.n.mu.chunkCond.Broadcast()
 		s.have = false
 		return err
@@ -107,7 +123,7 @@ func (s *objectStream) ship() error {
 			return err
 		}
 	} else if err = s.n.mu.sm.Chunk(s.kind, s.id, s.off, s.ref, uint64(size)); err != nil {
-		s.n.mu.chunkFree = append(s.n.mu.chunkFree, s.ref)
+		s.n.freeChunkLocked(s.ref)
 		s.have = false
 		return err
 	}
@@ -171,7 +187,7 @@ func (s *objectStream) abort() {
 		s.started = false // nothing of it reached the current connection
 	}
 	if s.have {
-		s.n.mu.chunkFree = append(s.n.mu.chunkFree, s.ref)
+		s.n.freeChunkLocked(s.ref)
 		s.n.mu.chunkCond.Broadcast()
 		s.have = false
 	}

@@ -491,7 +491,7 @@ func (p *Primary) Chunk(kind ObjectKind, id, offset uint64, ref ChunkRef, n uint
 				continue
 			}
 			p.chunkRefs[ref]++
-			p.enqueueLive(b, queued{write: &Write{Backup: bid, Target: TargetChunk, Chunk: ref, Length: n}})
+			p.enqueueLive(b, queued{write: &Write{Backup: bid, Target: TargetChunk, Chunk: ref, Length: n}}, kind)
 		}
 	}
 	if p.chunkRefs[ref] == 0 {
@@ -532,7 +532,7 @@ func (p *Primary) endObject(m Message) error {
 		}
 		delete(b.objects, k)
 		mm := m
-		p.enqueueLive(b, queued{msg: &mm})
+		p.enqueueLive(b, queued{msg: &mm}, k.kind)
 	}
 	return nil
 }
@@ -739,10 +739,12 @@ func (p *Primary) enqueueO(b *peer, q queued) {
 	p.drain(b)
 }
 
-// enqueueLive queues a live object item: behind the snapshot if b's is
-// still being streamed.
-func (p *Primary) enqueueLive(b *peer, q queued) {
-	if b.snapOpen {
+// enqueueLive queues a live object item. An edit's items wait behind b's
+// snapshot while it is being streamed (the edit applies on top of it);
+// tables go at once (a live table's number is above every pinned one,
+// and holding their chunks would hold the primary's chunk buffers).
+func (p *Primary) enqueueLive(b *peer, q queued, kind ObjectKind) {
+	if b.snapOpen && kind == ObjectEdit {
 		b.held = append(b.held, q)
 		return
 	}
