@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"log/slog"
+	"sync"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/talos-kv/talos/engine"
@@ -47,6 +48,14 @@ type Node struct {
 	sm   *replication.Backup
 
 	vlog, chunks, recv, send *rdma.Region
+
+	// running guards the connection Close may have to break: Close closes
+	// it and waits for Run to return before it releases the rings.
+	running struct {
+		sync.Mutex
+		conn rdma.Conn
+		done chan struct{}
+	}
 
 	// Per connection.
 	conn     rdma.Conn
@@ -132,8 +141,12 @@ func (n *Node) Epoch() uint64 { return n.sm.Epoch() }
 // Close releases the rings and closes the engine. Any running Run returns.
 func (n *Node) Close() error {
 	var errs []error
-	if n.conn != nil {
-		n.conn.Close()
+	n.running.Lock()
+	conn, done := n.running.conn, n.running.done
+	n.running.Unlock()
+	if conn != nil {
+		conn.Close() // Run's Wait fails; wait for Run to stop using the rings
+		<-done
 	}
 	for _, r := range []*rdma.Region{n.vlog, n.chunks, n.recv, n.send} {
 		if r != nil {
@@ -164,6 +177,16 @@ func (n *Node) Run(ctx context.Context) error {
 		return fmt.Errorf("backup: connect to primary %s: %w", n.opts.Primary, err)
 	}
 	n.conn = conn
+	done := make(chan struct{})
+	n.running.Lock()
+	n.running.conn, n.running.done = conn, done
+	n.running.Unlock()
+	defer func() {
+		n.running.Lock()
+		n.running.conn, n.running.done = nil, nil
+		n.running.Unlock()
+		close(done)
+	}()
 	n.objects = map[objKey]*object{}
 	n.edits = map[objKey]*index.VersionEdit{}
 	n.segments = map[uint64][]byte{}

@@ -257,3 +257,24 @@ func TestJoinReopenedPrimary(t *testing.T) {
 	c.stop()
 	checkIdentical(t, seed, c.dirs, model)
 }
+
+// TestBackupCloseWhileRunning: closing a backup while its Run serves a
+// busy primary stops Run before the rings and the store are released.
+func TestBackupCloseWhileRunning(t *testing.T) {
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	c := startClusterMin(t, 1, 0)
+	model := map[string]string{}
+	w := startWriter(c.p, seed, model)
+	w.waitWrites(t, 2000)
+	b := c.backups[0]
+	require.NoError(t, b.Close())
+	c.wg.Wait()
+	if err := c.runErrs[0]; err != nil {
+		require.ErrorIs(t, err, backup.ErrDisconnected)
+	}
+	w.waitWrites(t, 500)
+	w.halt(t)
+	c.forget()
+	c.stop()
+}
