@@ -40,7 +40,9 @@
 // hold are sent to the backup from their files, in the EditApplied
 // callback of the edit that adds them, before that edit. The backup
 // becomes a member when it acknowledges the snapshot edit. Files read for
-// catch-up count as iostat.Replication on the primary.
+// catch-up count as iostat.Replication on the primary. Snapshot streams
+// take chunk buffers from a reserved pool (Options.CatchUpBuffers), so
+// live edits queued behind a snapshot can never starve it of buffers.
 //
 // Invariants:
 //  1. A commit hook returns nil only after the state machine acknowledged
