@@ -28,8 +28,36 @@ var buildOnce struct {
 	err  error
 }
 
-// talosdBinary builds talosd once per test binary.
+// The process tests run over TCP on 127.0.0.1 by default. The Soft-RoCE VM
+// harness runs them over rxe with TALOS_TEST_TRANSPORT=rdma and
+// TALOS_RDMA_ADDR=10.9.9.9 (rdma_cm needs a real address), and with
+// TALOSD_BIN naming a prebuilt talosd (the guest has no Go toolchain).
+func testTransport() (transport, host string) {
+	transport, host = "tcp", "127.0.0.1"
+	if v := os.Getenv("TALOS_TEST_TRANSPORT"); v != "" {
+		transport = v
+	}
+	if v := os.Getenv("TALOS_RDMA_ADDR"); v != "" {
+		host = v
+	}
+	return transport, host
+}
+
+// patience scales the process tests' deadlines (TCG guests are slow).
+func patience(d time.Duration) time.Duration {
+	if v, err := strconv.Atoi(os.Getenv("TALOS_TEST_PATIENCE")); err == nil && v > 1 {
+		return d * time.Duration(v)
+	}
+	return d
+}
+
+// talosdBinary builds talosd once per test binary (or uses TALOSD_BIN).
 func talosdBinary(t *testing.T) string {
+	if p := os.Getenv("TALOSD_BIN"); p != "" {
+		abs, err := filepath.Abs(p)
+		require.NoError(t, err)
+		return abs
+	}
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "talosd-bin")
 		if err != nil {
@@ -46,12 +74,13 @@ func talosdBinary(t *testing.T) string {
 	return buildOnce.path
 }
 
-// freePorts returns n distinct free TCP ports on 127.0.0.1.
+// freePorts returns n distinct free TCP ports on the test host address.
 func freePorts(t *testing.T, n int) []int {
 	var ls []net.Listener
 	var ports []int
+	_, host := testTransport()
 	for i := 0; i < n; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+		l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 		require.NoError(t, err)
 		ls = append(ls, l)
 		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
@@ -113,8 +142,8 @@ func (p *proc) stop(t *testing.T) {
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-p.done:
-	case <-time.After(60 * time.Second):
-		t.Fatalf("%s did not stop within 60s of SIGTERM", p.name)
+	case <-time.After(patience(60 * time.Second)):
+		t.Fatalf("%s did not stop within %v of SIGTERM", p.name, patience(60*time.Second))
 	}
 	require.True(t, p.cmd.ProcessState.Success(), "%s exited with %v", p.name, p.cmd.ProcessState)
 }
@@ -122,6 +151,7 @@ func (p *proc) stop(t *testing.T) {
 // eventually polls cond (an external process's state) until it holds or
 // the deadline passes.
 func eventually(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+	timeout = patience(timeout)
 	deadline := time.Now().Add(timeout)
 	for !cond() {
 		if time.Now().After(deadline) {
@@ -140,11 +170,17 @@ type testCluster struct {
 	procs  []*proc
 }
 
+func (c *testCluster) addr(port int) string {
+	_, host := testTransport()
+	return net.JoinHostPort(host, strconv.Itoa(port))
+}
+
 func (c *testCluster) args(i int) []string {
+	transport, _ := testTransport()
 	a := []string{"serve", "--data-dir", filepath.Join(c.dir, fmt.Sprintf("node%d", i)),
-		"--listen", fmt.Sprintf("127.0.0.1:%d", c.client[i]),
-		"--repl-listen", fmt.Sprintf("127.0.0.1:%d", c.repl[i]),
-		"--transport", "tcp", "--cluster-token", "test-cluster-token-0123",
+		"--listen", c.addr(c.client[i]),
+		"--repl-listen", c.addr(c.repl[i]),
+		"--transport", transport, "--cluster-token", "test-cluster-token-0123",
 		"--segment-size", "64KiB", "--memtable-size", "1MiB", "--sync", "never"}
 	if i == 0 {
 		return append(a, "--role", "primary", "--min-replicas", strconv.Itoa(c.min))
@@ -152,11 +188,11 @@ func (c *testCluster) args(i int) []string {
 	var peers []string
 	for j := 1; j < len(c.repl); j++ {
 		if j != i {
-			peers = append(peers, fmt.Sprintf("127.0.0.1:%d", c.repl[j]))
+			peers = append(peers, c.addr(c.repl[j]))
 		}
 	}
 	return append(a, "--role", "backup", "--node-id", fmt.Sprintf("backup-%d", i),
-		"--primary", fmt.Sprintf("127.0.0.1:%d", c.repl[0]), "--peers", strings.Join(peers, ","))
+		"--primary", c.addr(c.repl[0]), "--peers", strings.Join(peers, ","))
 }
 
 func (c *testCluster) start(t *testing.T, i int) {
@@ -173,7 +209,7 @@ func (c *testCluster) start(t *testing.T, i int) {
 }
 
 func (c *testCluster) redis(i int) *redis.Client {
-	return redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", c.client[i]), MaxRetries: -1})
+	return redis.NewClient(&redis.Options{Addr: c.addr(c.client[i]), MaxRetries: -1, ReadTimeout: patience(3 * time.Second)})
 }
 
 func connectedBackups(ctx context.Context, r *redis.Client) int {
@@ -306,9 +342,18 @@ func TestProcessPromoteAfterPrimaryKill(t *testing.T) {
 	eventually(t, "3000 acknowledged writes", 60*time.Second, func() bool { return w.count() >= 3000 })
 	c.procs[0].kill9()
 	acked := w.halt()
-	out, err := exec.Command(c.bin, "promote", "--addr", fmt.Sprintf("127.0.0.1:%d", c.client[1])).CombinedOutput()
+	out, err := exec.Command(c.bin, "promote", "--addr", c.addr(c.client[1])).CombinedOutput()
 	require.NoError(t, err, "talosd promote:\n%s", out)
 	require.Contains(t, string(out), "talos_epoch:2")
+	// The replicas really used the transport asked for.
+	transport, _ := testTransport()
+	want := map[string]string{"tcp": "talos_transport:tcp", "rdma": "talos_transport:verbs"}[transport]
+	require.Contains(t, string(out), want)
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(l, "talos_transport") || strings.HasPrefix(l, "talos_rdma_device") {
+			t.Logf("promoted backup: %s", strings.TrimSpace(l))
+		}
+	}
 	nr := c.redis(1)
 	defer nr.Close()
 	requireAll(t, nr, acked)

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,8 +29,9 @@ func TestClusterUp(t *testing.T) {
 	ports := freePorts(t, 1)
 	port := ports[0]
 	dir := t.TempDir()
-	cmd := exec.Command(bin, "cluster", "up", "--replicas", "2", "--dir", dir,
-		"--port", fmt.Sprint(port), "--repl-port", fmt.Sprint(freePorts(t, 1)[0]), "--transport", "tcp",
+	transport, host := testTransport()
+	cmd := exec.Command(bin, "cluster", "up", "--replicas", "2", "--dir", dir, "--bind", host,
+		"--port", fmt.Sprint(port), "--repl-port", fmt.Sprint(freePorts(t, 1)[0]), "--transport", transport,
 		"--", "--segment-size", "64KiB", "--memtable-size", "1MiB")
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
@@ -53,21 +55,22 @@ func TestClusterUp(t *testing.T) {
 		}
 	}
 	text := strings.Join(banner, "\n")
-	require.Contains(t, text, fmt.Sprintf("primary   redis-cli -h 127.0.0.1 -p %d", port))
-	require.Contains(t, text, fmt.Sprintf("backup-2  redis-cli -h 127.0.0.1 -p %d", port+2))
+	require.Contains(t, text, fmt.Sprintf("primary   redis-cli -h %s -p %d", host, port))
+	require.Contains(t, text, fmt.Sprintf("backup-2  redis-cli -h %s -p %d", host, port+2))
 	go func() {
 		for sc.Scan() {
 		}
 	}()
 
 	ctx := context.Background()
-	p := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port)})
+	addr := func(port int) string { return net.JoinHostPort(host, strconv.Itoa(port)) }
+	p := redis.NewClient(&redis.Options{Addr: addr(port), ReadTimeout: patience(3 * time.Second)})
 	defer p.Close()
 	eventually(t, "both backups in the replica set", 60*time.Second, func() bool { return connectedBackups(ctx, p) == 2 })
 	for i := 0; i < 500; i++ {
 		require.NoError(t, p.Set(ctx, fmt.Sprintf("user:%04d", i), fmt.Sprintf("v%d", i), 0).Err())
 	}
-	b2 := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port+2)})
+	b2 := redis.NewClient(&redis.Options{Addr: addr(port + 2), ReadTimeout: patience(3 * time.Second)})
 	defer b2.Close()
 	err = b2.Set(ctx, "x", "y", 0).Err()
 	require.Error(t, err)
@@ -80,7 +83,7 @@ func TestClusterUp(t *testing.T) {
 	n, err := strconv.Atoi(strings.TrimSpace(string(pid)))
 	require.NoError(t, err)
 	require.NoError(t, syscall.Kill(n, syscall.SIGKILL))
-	out, err := exec.Command(bin, "promote", "--addr", fmt.Sprintf("127.0.0.1:%d", port+2)).CombinedOutput()
+	out, err := exec.Command(bin, "promote", "--addr", addr(port+2)).CombinedOutput()
 	require.NoError(t, err, "%s", out)
 	for i := 0; i < 500; i++ {
 		v, err := b2.Get(ctx, fmt.Sprintf("user:%04d", i)).Result()
@@ -94,7 +97,7 @@ func TestClusterUp(t *testing.T) {
 	case err := <-done:
 		// The killed primary was reported; the others stopped cleanly.
 		require.NoError(t, err, "cluster up exit")
-	case <-time.After(90 * time.Second):
+	case <-time.After(patience(90 * time.Second)):
 		t.Fatal("cluster up did not stop within 90s of SIGTERM")
 	}
 	require.FileExists(t, filepath.Join(dir, "cluster.token"))
