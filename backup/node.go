@@ -7,6 +7,7 @@ import (
 	"hash/crc32"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/talos-kv/talos/engine"
@@ -43,7 +44,8 @@ type Node struct {
 	dir  string
 	fs   vfs.FS
 	eo   engine.Options // to reopen the engine after a reset
-	db   *engine.DB
+	db   *engine.DB     // the Run goroutine's view; set with setDB
+	pub  atomic.Pointer[engine.DB]
 	geo  replication.Geometry
 	sm   *replication.Backup
 
@@ -94,7 +96,8 @@ func Open(dir string, eo engine.Options, o Options) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("backup: open store: %w", err)
 	}
-	n := &Node{opts: o, dir: dir, fs: eo.FS, eo: eo, db: db}
+	n := &Node{opts: o, dir: dir, fs: eo.FS, eo: eo}
+	n.setDB(db)
 	n.geo = replication.Geometry{
 		SegmentSize: int(db.Log().SegmentSize()), VlogSlots: o.VlogSlots,
 		ChunkSlots: o.ChunkSlots, ChunkSize: o.ChunkSize,
@@ -133,7 +136,17 @@ func (n *Node) open() error {
 
 // DB returns the backup's engine (read-only: it serves reads of what the
 // installed version holds).
-func (n *Node) DB() *engine.DB { return n.db }
+//
+// Safe to call from any goroutine: catching up from a new primary reopens
+// the store, and DB then returns the new engine (reads of the old one fail
+// with engine.ErrClosed meanwhile).
+func (n *Node) DB() *engine.DB { return n.pub.Load() }
+
+// setDB replaces the engine, for the Run goroutine and Close.
+func (n *Node) setDB(db *engine.DB) {
+	n.db = db
+	n.pub.Store(db)
+}
 
 // Epoch returns the newest epoch this backup has accepted.
 func (n *Node) Epoch() uint64 { return n.sm.Epoch() }
@@ -156,7 +169,7 @@ func (n *Node) Close() error {
 	n.vlog, n.chunks, n.recv, n.send = nil, nil, nil, nil
 	if n.db != nil {
 		errs = append(errs, n.db.Close())
-		n.db = nil
+		n.setDB(nil)
 	}
 	return errors.Join(errs...)
 }

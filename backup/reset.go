@@ -28,10 +28,10 @@ const (
 func (n *Node) reset() error {
 	if n.db != nil {
 		if err := n.db.Close(); err != nil {
-			n.db = nil
+			n.setDB(nil)
 			return fmt.Errorf("backup: reset: close store: %w", err)
 		}
-		n.db = nil
+		n.setDB(nil)
 	}
 	if err := removeMatching(n.fs, n.dir, func(name string) bool { return name == currentName }); err != nil {
 		return err
@@ -53,7 +53,7 @@ func (n *Node) reset() error {
 	if err != nil {
 		return fmt.Errorf("backup: reset: reopen store: %w", err)
 	}
-	n.db = db
+	n.setDB(db)
 	n.opts.Logger.Info("store reset: catching up from the primary's snapshot", "dir", n.dir)
 	return nil
 }

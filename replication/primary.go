@@ -179,9 +179,11 @@ type peer struct {
 	has      map[uint64]bool
 	targeted map[objKey]bool // objects sent to this backup alone
 	lastAck  uint64          // tick of the last HeartbeatAck
-	durSeg   uint64          // durable position reported (ack disk, lag)
-	durOff   uint64
-	lastEdit uint64
+	// vlogBytes and chunkBytes count what was posted to this backup.
+	vlogBytes, chunkBytes uint64
+	durSeg                uint64 // durable position reported (ack disk, lag)
+	durOff                uint64
+	lastEdit              uint64
 }
 
 // queued is a write or a message that must wait behind a credit.
@@ -666,7 +668,7 @@ func (p *Primary) Step(from string, m Message) error {
 			break
 		}
 		delete(b.inflight, m.Seg)
-		if m.Seg > b.durSeg {
+		if m.Seg+1 > b.durSeg {
 			b.durSeg, b.durOff = m.Seg+1, 0
 		}
 	case MsgChunkCredit:
@@ -861,6 +863,11 @@ func (p *Primary) post(b *peer, w *Write, cid CommitID) bool {
 	p.nextOp++
 	w.Op = p.nextOp
 	p.ops[w.Op] = ref
+	if w.Target == TargetVlog {
+		b.vlogBytes += w.Length
+	} else {
+		b.chunkBytes += w.Length
+	}
 	wc := *w
 	p.ready.Out = append(p.ready.Out, Out{To: b.id, Write: &wc})
 	return true

@@ -285,6 +285,15 @@ func (s *sim) handle(t *testing.T, td *datadriven.TestData) string {
 		}
 	case "drop":
 		s.p.RemoveBackup(args["id"], errors.New("connection lost"))
+	case "stats":
+		seg, off := s.p.LogEnd()
+		s.printf("log end %d/%d\n", seg, off)
+		for _, st := range s.p.Stats() {
+			s.printf("%s: member=%t posted=%d/%d durable=%d/%d lag=%d durable-lag=%d vlog-bytes=%d chunk-bytes=%d queued=%d/%d last-edit=%d\n",
+				st.ID, st.Member, st.PostedSeg, st.PostedOff, st.DurableSeg, st.DurableOff, st.LagBytes, st.DurableLagBytes,
+				st.VlogBytes, st.ChunkBytes, st.QueuedVlog, st.QueuedObjects, st.LastEdit)
+		}
+		return s.out.String()
 	case "state":
 		s.printf("replica set %v members %v\n", s.p.Backups(), s.p.Members())
 		for _, id := range s.ids() {

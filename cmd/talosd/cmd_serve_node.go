@@ -146,13 +146,21 @@ func openNode(cfg serveConfig, r resolved, log *slog.Logger, reg *prometheus.Reg
 		}
 		return nil, fmt.Errorf("opening the store in %s: %w", cfg.DataDir, err)
 	}
-	reg.MustRegister(server.NewEngineCollectorFunc(n.db), server.NewRDMACollector())
+	reg.MustRegister(server.NewEngineCollectorFunc(n.db), server.NewRDMACollector(),
+		primary.Collector{Node: n.primaryNode})
 	transport := "none"
 	if n.prov != nil {
 		transport = n.prov.Name() + " (" + n.prov.Device() + ")"
 	}
 	log.Info("store open", "dir", cfg.DataDir, "role", cfg.Role, "transport", transport, "sync", r.syncPolicy.String())
 	return n, nil
+}
+
+// primaryNode returns the primary node, if this node is one now.
+func (n *nodeStore) primaryNode() *primary.Node {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.mu.prim
 }
 
 func (n *nodeStore) primaryOptions() primary.Options {
@@ -284,10 +292,24 @@ func (n *nodeStore) replicationLines() []string {
 	add("talos_replication_mode", n.cfg.Replication)
 	switch {
 	case n.mu.prim != nil:
-		ids := n.mu.prim.Backups()
-		add("connected_slaves", len(ids))
-		for i, id := range ids {
-			add(fmt.Sprintf("slave%d", i), "id="+id)
+		stats := n.mu.prim.Stats()
+		members := 0
+		for _, s := range stats {
+			if s.Member {
+				members++
+			}
+		}
+		// Redis clients read connected_slaves: count the backups that hold
+		// writes (caught up); talos_catching_up counts the others.
+		add("connected_slaves", members)
+		add("talos_catching_up", len(stats)-members)
+		for i, s := range stats {
+			state := "online"
+			if !s.Member {
+				state = "catching_up"
+			}
+			add(fmt.Sprintf("slave%d", i), fmt.Sprintf("id=%s,state=%s,lag_bytes=%d,durable_lag_bytes=%d,vlog_bytes=%d,chunk_bytes=%d",
+				s.ID, state, s.LagBytes, s.DurableLagBytes, s.VlogBytes, s.ChunkBytes))
 		}
 		add("talos_epoch", n.mu.prim.Epoch())
 		add("talos_min_replicas", n.cfg.MinReplicas)
