@@ -59,7 +59,7 @@ func (db *DB) InstallEdit(e *index.VersionEdit) error {
 // under the same number (ship-index and build-index backups): verified,
 // written, synced. See kvsep.Log.WriteSegment.
 func (db *DB) WriteSegment(num uint64, data []byte) error {
-	if db.opts.Mode != ModeShipIndex {
+	if db.opts.Mode == ModePrimary {
 		return fmt.Errorf("engine: WriteSegment on a %v engine: only backups receive segments", db.opts.Mode)
 	}
 	return markCorrupt(db.log.WriteSegment(num, data))
@@ -78,6 +78,8 @@ func (m Mode) String() string {
 		return "primary"
 	case ModeShipIndex:
 		return "ship-index"
+	case ModeBuildIndex:
+		return "build-index"
 	}
 	return fmt.Sprintf("Mode(%d)", uint8(m))
 }

@@ -71,6 +71,8 @@ type DB struct {
 		removing map[uint64]bool // taken from pending, file being removed
 	}
 
+	bi buildIndexState // ModeBuildIndex replay (buildindex.go)
+
 	gcMu      sync.Mutex // serialises GC passes
 	ioStatsMu sync.Mutex // serialises writes of IOSTATS
 	gcStats   struct {
@@ -328,7 +330,7 @@ func (db *DB) checkWritable() error {
 	if db.closed.Load() {
 		return ErrClosed
 	}
-	if db.opts.Mode == ModeShipIndex {
+	if db.opts.Mode != ModePrimary {
 		return ErrReadOnly
 	}
 	return db.Err()

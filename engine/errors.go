@@ -19,8 +19,8 @@ var (
 	ErrStopped = errors.New("engine: stopped after a failure")
 	// ErrClosed: the DB is closed.
 	ErrClosed = errors.New("engine: closed")
-	// ErrReadOnly: a write on a ModeShipIndex engine.
-	ErrReadOnly = errors.New("engine: read-only (ship-index backup)")
+	// ErrReadOnly: a write on a backup (ModeShipIndex, ModeBuildIndex).
+	ErrReadOnly = errors.New("engine: read-only (backup)")
 	// ErrTooLarge: a batch, key or value exceeds what the value log holds.
 	ErrTooLarge = errors.New("engine: too large")
 )

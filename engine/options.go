@@ -66,6 +66,12 @@ const (
 	// primary (CreateTable, WriteSegment, InstallEdit). Reads see what the
 	// installed version holds. Promotion is Close and Open as ModePrimary.
 	ModeShipIndex
+	// ModeBuildIndex is a build-index backup (the baseline): no writes of
+	// its own and no value-log GC; segments arrive from a primary
+	// (WriteSegment) and ReplaySegment applies their records to the
+	// memtable, which flushes and compacts as a primary's does. Promotion
+	// is Close and Open as ModePrimary. See buildindex.go.
+	ModeBuildIndex
 )
 
 // GCOptions configures value-log garbage collection.
@@ -168,7 +174,7 @@ func (o *Options) Validate() error {
 	bad := func(format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%w: "+format, append([]any{ErrInvalidOptions}, args...)...))
 	}
-	if o.Mode > ModeShipIndex {
+	if o.Mode > ModeBuildIndex {
 		bad("unknown Mode %d", o.Mode)
 	}
 	if o.Sync > SyncNever {

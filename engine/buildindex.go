@@ -1,0 +1,148 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/talos-kv/talos/index"
+	"github.com/talos-kv/talos/kvsep"
+)
+
+// Build-index mode (the baseline that ship-index is measured against). A
+// ModeBuildIndex engine never appends to its value log: segments arrive
+// from a primary (WriteSegment) under the primary's numbers, and
+// ReplaySegment decodes a persisted segment's frames and applies their
+// records to the memtable exactly as the primary's commit did (a value
+// shorter than ValueThreshold inline, else a pointer into that segment;
+// the records' own sequence numbers). The index then flushes and compacts
+// on its own, its I/O counted under iostat.Flush and iostat.Compaction as
+// on a primary. A flush's checkpoint is the position after the last
+// replayed frame, always inside a persisted segment, so Open replays the
+// persisted segments past it, as a primary does.
+//
+// Value-log GC never runs on a build-index engine and it deletes no
+// segment: a primary's GC deletions are not forwarded in this mode, so a
+// build-index backup keeps every segment it received.
+
+// ErrNeedsCatchUp: a build-index engine was asked to continue from a
+// segment or sequence number it does not reach; it lacks part of the
+// primary's value log, and build-index backups have no snapshot catch-up.
+var ErrNeedsCatchUp = errors.New("engine: build-index store lacks part of the value log")
+
+// buildIndexState is ReplaySegment's state.
+type buildIndexState struct {
+	mu  sync.Mutex // serialises ReplaySegment
+	buf []byte     // segment read buffer
+	eb  entryBuilder
+}
+
+// ReplaySegment applies to the memtable the records of segment num that
+// it does not hold yet (frames at or below the last applied seq are
+// skipped). The segment must have been written (WriteSegment) or found
+// at Open. Its first new frame must continue the sequence exactly (else
+// ErrNeedsCatchUp): records are never skipped. It waits (MakeRoom) while
+// flushes or L0 compactions are behind, which is how a slow build-index
+// backup slows its primary. ModeBuildIndex only.
+func (db *DB) ReplaySegment(num uint64) error {
+	if db.opts.Mode != ModeBuildIndex {
+		return fmt.Errorf("engine: ReplaySegment on a %v engine: only build-index backups replay segments", db.opts.Mode)
+	}
+	if db.closed.Load() {
+		return ErrClosed
+	}
+	if err := db.Err(); err != nil {
+		return err
+	}
+	s := &db.bi
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	// The newest segment is in the log's buffer (WriteSegment keeps it
+	// current); an older one is read back from its file.
+	var data []byte
+	sealed := false
+	if active, buf := db.log.Active(); active == num {
+		data = buf
+	} else {
+		if !db.log.IsSealed(num) {
+			return fmt.Errorf("%w: replay of segment %06d, which this store does not hold", ErrNeedsCatchUp, num)
+		}
+		var err error
+		if s.buf, err = db.log.ReadSegment(context.Background(), num, s.buf); err != nil {
+			return markCorrupt(err)
+		}
+		data, sealed = s.buf, true
+	}
+	last := db.visibleSeq.Load()
+	_, err := kvsep.ScanSegment(data, num, db.log.SegmentSize(), 0, sealed, func(f *kvsep.Frame) error {
+		n := uint64(len(f.Records))
+		if n == 0 || f.FirstSeq+n-1 <= last {
+			return nil // already applied
+		}
+		if f.FirstSeq <= last {
+			return fmt.Errorf("%w: segment %06d frame at offset %d (seqs %d..%d) straddles the last applied seq %d",
+				ErrCorrupt, num, f.Pos.Offset, f.FirstSeq, f.FirstSeq+n-1, last)
+		}
+		if f.FirstSeq != last+1 {
+			return fmt.Errorf("%w: segment %06d starts at seq %d, the store holds up to seq %d",
+				ErrNeedsCatchUp, num, f.FirstSeq, last)
+		}
+		if err := db.idx.MakeRoom(context.Background()); err != nil {
+			if errors.Is(err, index.ErrClosed) {
+				return ErrClosed
+			}
+			return err
+		}
+		s.eb.reset()
+		for i := range f.Records {
+			r := &f.Records[i]
+			s.eb.add(db.opts.ValueThreshold, r.Kind, r.Key, r.Value, f.Pointers[i])
+		}
+		db.idx.Apply(f.FirstSeq, s.eb.finish(), index.LogPos(f.End()))
+		last = f.FirstSeq + n - 1
+		db.nextSeq = last + 1
+		db.visibleSeq.Store(last)
+		return nil
+	})
+	if err != nil && !errors.Is(err, ErrClosed) && !errors.Is(err, ErrNeedsCatchUp) {
+		return db.fail(markCorrupt(err))
+	}
+	return err
+}
+
+// CheckJoin reports whether a build-index engine can follow a primary
+// that streams the value log live from segment seg on: it must hold every
+// segment before seg whole (or be empty with seg 1). Otherwise it returns
+// an error wrapping ErrNeedsCatchUp (the segments it lacks), or ErrCorrupt
+// if it holds segments the primary does not have.
+func (db *DB) CheckJoin(seg uint64) error {
+	if db.opts.Mode != ModeBuildIndex {
+		return fmt.Errorf("engine: CheckJoin on a %v engine", db.opts.Mode)
+	}
+	segs := db.log.Segments()
+	if len(segs) == 0 {
+		if seg != 1 {
+			return fmt.Errorf("%w: the store is empty and the primary streams from segment %d (segments 1..%d are missing)",
+				ErrNeedsCatchUp, seg, seg-1)
+		}
+		return nil
+	}
+	newest := segs[len(segs)-1]
+	switch {
+	case newest > seg:
+		return fmt.Errorf("%w: the store holds segment %06d, beyond the primary's segment %d", ErrCorrupt, newest, seg)
+	case newest == seg:
+		return nil // a prefix of seg; the primary sends seg from its start
+	case newest < seg-1:
+		return fmt.Errorf("%w: the store ends at segment %06d and the primary streams from segment %d", ErrNeedsCatchUp, newest, seg)
+	}
+	st, err := db.fs.Stat(db.fs.PathJoin(db.dir, vlogDir, kvsep.SegmentFileName(newest)))
+	if err != nil {
+		return fmt.Errorf("engine: stat segment %06d: %w", newest, err)
+	}
+	if st.Size() != db.log.SegmentSize() {
+		return fmt.Errorf("%w: the store holds %d bytes of segment %06d, which the primary has sealed", ErrNeedsCatchUp, st.Size(), newest)
+	}
+	return nil
+}

@@ -1,0 +1,148 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/stretchr/testify/require"
+	"github.com/talos-kv/talos/internal/iostat"
+)
+
+// biOptions are tinyOptions in mode, with the segment size of a test that
+// ships segments.
+func biOptions(fs vfs.FS, mode Mode) Options {
+	o := tinyOptions(fs)
+	o.Mode, o.SegmentSize, o.Sync = mode, 64<<10, SyncNever
+	return o
+}
+
+// shipSegments writes the primary's segments from next on into the
+// build-index engine and replays each, as a build-index backup does when
+// the primary seals them; with tail it also ships the active segment's
+// prefix. It returns the next segment to ship.
+func shipSegments(t *testing.T, p, b *DB, next uint64, tail bool) uint64 {
+	t.Helper()
+	require.NoError(t, p.log.Sync())
+	for _, n := range p.log.Segments() {
+		if n < next || (!p.log.IsSealed(n) && !tail) {
+			continue
+		}
+		data, err := p.log.ReadSegment(context.Background(), n, nil)
+		require.NoError(t, err)
+		require.NoError(t, b.WriteSegment(n, data))
+		require.NoError(t, b.ReplaySegment(n))
+		if p.log.IsSealed(n) {
+			next = n + 1
+		}
+	}
+	return next
+}
+
+func checkModel(t *testing.T, db *DB, model map[string]string, seed uint64, what string) {
+	t.Helper()
+	for k, v := range model {
+		got, err := db.Get([]byte(k))
+		require.NoError(t, err, "seed %d %s key %s", seed, what, k)
+		require.Equal(t, v, string(got), "seed %d %s key %s", seed, what, k)
+	}
+	kvs, err := db.Scan(nil, nil)
+	require.NoError(t, err)
+	require.Len(t, kvs, len(model), "seed %d %s", seed, what)
+}
+
+func TestBuildIndexReplaysPrimarySegments(t *testing.T) {
+	seed := uint64(20261122)
+	rng := rand.New(rand.NewPCG(seed, seed))
+	fs := vfs.NewMem()
+	p, err := Open("primary", biOptions(fs, ModePrimary))
+	require.NoError(t, err)
+	b, err := Open("backup", biOptions(fs, ModeBuildIndex))
+	require.NoError(t, err)
+	require.NoError(t, b.CheckJoin(1))
+	require.ErrorIs(t, b.Put([]byte("k"), []byte("v")), ErrReadOnly)
+	_, err = b.RunGC(context.Background())
+	require.ErrorIs(t, err, ErrReadOnly)
+
+	model := map[string]string{}
+	next := uint64(1)
+	for i := range 8000 {
+		k := fmt.Sprintf("key-%05d", rng.IntN(1500))
+		if rng.IntN(10) == 0 {
+			require.NoError(t, p.Delete([]byte(k)))
+			delete(model, k)
+		} else {
+			v := fmt.Sprintf("%s-v%d-%s", k, i, make([]byte, rng.IntN(120)))
+			require.NoError(t, p.Put([]byte(k), []byte(v)))
+			model[k] = v
+		}
+		if i%700 == 0 {
+			next = shipSegments(t, p, b, next, false)
+		}
+	}
+	shipSegments(t, p, b, next, true)
+	require.Equal(t, p.Metrics().VisibleSeq, b.Metrics().VisibleSeq, "seed %d", seed)
+	checkModel(t, b, model, seed, "build-index")
+	require.NoError(t, b.WaitIdle(context.Background()))
+
+	m := b.Metrics()
+	require.NotZero(t, m.IO.Written[iostat.Flush], "seed %d: the build-index engine never flushed", seed)
+	require.NotZero(t, m.IO.Written[iostat.Compaction], "seed %d: the build-index engine never compacted", seed)
+	require.NotZero(t, m.IO.Read[iostat.Compaction], "seed %d", seed)
+	require.Zero(t, m.IO.Written[iostat.Vlog], "a build-index engine appends nothing to its value log")
+	t.Logf("build-index IO: %v", m.IO.Map())
+	require.NoError(t, p.Close())
+
+	// Reopened, it replays the persisted segments past its checkpoint.
+	require.NoError(t, b.Close())
+	b, err = Open("backup", biOptions(fs, ModeBuildIndex))
+	require.NoError(t, err)
+	checkModel(t, b, model, seed, "reopened build-index")
+	require.NoError(t, b.Close())
+
+	// Promotion: the directory opens as a primary and takes writes.
+	b, err = Open("backup", biOptions(fs, ModePrimary))
+	require.NoError(t, err)
+	checkModel(t, b, model, seed, "promoted")
+	require.NoError(t, b.Put([]byte("after"), []byte("promotion")))
+	model["after"] = "promotion"
+	require.NoError(t, b.Flush(context.Background()))
+	require.NoError(t, b.Close())
+	b, err = Open("backup", biOptions(fs, ModePrimary))
+	require.NoError(t, err)
+	checkModel(t, b, model, seed, "promoted, reopened")
+	require.NoError(t, b.Close())
+}
+
+func TestBuildIndexRefusesGaps(t *testing.T) {
+	fs := vfs.NewMem()
+	p, err := Open("primary", biOptions(fs, ModePrimary))
+	require.NoError(t, err)
+	for i := range 3000 {
+		require.NoError(t, p.Put(fmt.Appendf(nil, "key-%05d", i), make([]byte, 64)))
+	}
+	require.NoError(t, p.log.Sync())
+	segs := p.log.Segments()
+	require.Greater(t, len(segs), 3)
+
+	b, err := Open("backup", biOptions(fs, ModeBuildIndex))
+	require.NoError(t, err)
+	require.ErrorIs(t, b.CheckJoin(3), ErrNeedsCatchUp)
+	// Segment 2 without segment 1: its records do not continue the store's.
+	data, err := p.log.ReadSegment(context.Background(), 2, nil)
+	require.NoError(t, err)
+	require.NoError(t, b.WriteSegment(2, data))
+	require.ErrorIs(t, b.ReplaySegment(2), ErrNeedsCatchUp)
+	require.ErrorIs(t, b.ReplaySegment(7), ErrNeedsCatchUp)
+	require.NoError(t, b.CheckJoin(3), "segment 2 is held whole")
+	require.ErrorIs(t, b.CheckJoin(1), ErrCorrupt, "the store is ahead of segment 1")
+	require.NoError(t, b.Close())
+
+	// Only build-index engines replay.
+	require.Error(t, p.ReplaySegment(1))
+	require.Error(t, p.CheckJoin(1))
+	require.NoError(t, p.Close())
+	require.ErrorIs(t, (&Options{Mode: ModeBuildIndex + 1}).Validate(), ErrInvalidOptions)
+}
