@@ -278,3 +278,47 @@ func TestBackupCloseWhileRunning(t *testing.T) {
 	c.forget()
 	c.stop()
 }
+
+// TestCommitWaitsForReplicas: a commit in flight when the replica set falls
+// below MinReplicas is not failed (which would stop the engine: its bytes
+// are in the log); it waits until a backup that joined after it has caught
+// up, and is then acknowledged. The primary keeps serving afterwards.
+func TestCommitWaitsForReplicas(t *testing.T) {
+	c := startClusterMin(t, 1, 1)
+	for i := 0; i < 200; i++ {
+		require.NoError(t, c.p.DB().Put([]byte(fmt.Sprintf("before-%03d", i)), []byte("v")))
+	}
+	// backup-1 goes away.
+	c.cancel()
+	c.wg.Wait()
+	require.NoError(t, c.backups[0].Close())
+	c.forget()
+	deadline := time.Now().Add(60 * time.Second)
+	for len(c.p.Backups()) > 0 {
+		require.True(t, time.Now().Before(deadline), "the primary did not drop the backup")
+		time.Sleep(5 * time.Millisecond) // polling a bounded wait for a remote event
+	}
+	require.ErrorIs(t, c.p.CheckWritable(), primary.ErrTooFewReplicas)
+
+	// A write that reaches the log anyway (it was queued before the loss)
+	// waits instead of failing.
+	done := make(chan error, 1)
+	go func() { done <- c.p.DB().Put([]byte("in-flight"), []byte("kept")) }()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c.cancel = cancel
+	c.addBackup(ctx, 1)
+	require.NoError(t, <-done, "the in-flight commit must be acknowledged once backup-1 caught up")
+	require.NoError(t, c.p.DB().Err())
+	c.waitMembers(1)
+	require.NoError(t, c.p.CheckWritable())
+	require.NoError(t, c.p.DB().Put([]byte("after"), []byte("v")))
+	require.NoError(t, c.p.DB().Flush(context.Background()))
+	c.stop()
+	model := map[string]string{"in-flight": "kept", "after": "v"}
+	for i := 0; i < 200; i++ {
+		model[fmt.Sprintf("before-%03d", i)] = "v"
+	}
+	checkIdentical(t, 1, c.dirs, model)
+}

@@ -58,8 +58,11 @@ type Node struct {
 		// catchFree holds free catch-up buffers (refs >= ChunkBuffers).
 		catchFree []replication.ChunkRef
 		chunkCond *sync.Cond
-		lastEdit  uint64
-		closed    bool
+		// changed is broadcast whenever the state machine has moved (a
+		// commit waiting for replicas to return checks again).
+		changed  *sync.Cond
+		lastEdit uint64
+		closed   bool
 		// catchUps cancels the catch-up of each joining backup.
 		catchUps map[string]*catchUpRun
 		// pinReqs wait for the next EditApplied callback.
@@ -86,6 +89,7 @@ func Open(dir string, eo engine.Options, o Options) (*Node, error) {
 	n.mu.waits = map[replication.CommitID]chan error{}
 	n.mu.catchUps = map[string]*catchUpRun{}
 	n.mu.chunkCond = sync.NewCond(&n.mu.Mutex)
+	n.mu.changed = sync.NewCond(&n.mu.Mutex)
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 
 	if err := eo.FS.MkdirAll(dir, 0o755); err != nil {
@@ -271,7 +275,45 @@ func (n *Node) commitHook(r kvsep.Range) error {
 	n.mu.waits[cid] = ch
 	n.processLocked()
 	n.mu.Unlock()
-	return <-ch
+	err = <-ch
+	if errors.Is(err, replication.ErrTooFewReplicas) && n.opts.ReplicaWait > 0 {
+		err = n.waitCovered(r.Segment, uint64(r.Offset)+uint64(len(r.Data)), err)
+	}
+	return err
+}
+
+// waitCovered waits, up to ReplicaWait, for MinReplicas backups that joined
+// after the commit ending at (seg, end) to catch up: their catch-up gave
+// them the value log up to their join point, so the commit is then held by
+// enough backups and may be acknowledged. The commit's bytes are already in
+// the local log; failing it would stop the engine. Meanwhile CheckWritable
+// refuses new writes, so only the group in flight waits.
+func (n *Node) waitCovered(seg, end uint64, cause error) error {
+	timer := time.AfterFunc(n.opts.ReplicaWait, func() {
+		n.mu.Lock()
+		n.mu.changed.Broadcast()
+		n.mu.Unlock()
+	})
+	defer timer.Stop()
+	deadline := time.Now().Add(n.opts.ReplicaWait)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.opts.Logger.Warn("a commit lost its replicas; waiting for backups to catch up",
+		"segment", seg, "end", end, "min_replicas", n.opts.MinReplicas, "wait", n.opts.ReplicaWait)
+	for {
+		switch {
+		case n.mu.closed:
+			return ErrClosed
+		case n.mu.sm.Fenced() != nil:
+			return n.mu.sm.Fenced()
+		case n.mu.sm.Covering(seg, end) >= n.opts.MinReplicas:
+			n.opts.Logger.Info("the commit is held by caught-up backups again", "segment", seg, "end", end)
+			return nil
+		case !time.Now().Before(deadline):
+			return fmt.Errorf("%w; no backup caught up within %v", cause, n.opts.ReplicaWait)
+		}
+		n.mu.changed.Wait()
+	}
 }
 
 // segmentSealed tells backups to persist the segment. The staged copy of
@@ -296,6 +338,7 @@ func (n *Node) processLocked() {
 	for {
 		rd := n.mu.sm.Ready()
 		if rd.Empty() {
+			n.mu.changed.Broadcast()
 			return
 		}
 		for _, o := range rd.Out {
@@ -391,12 +434,18 @@ func (n *Node) Close() error {
 		}
 		errs = append(errs, n.db.Close())
 	}
+	// Wait, at most a heartbeat timeout, for the backups to acknowledge
+	// everything shipped (the final flush's tables and edit).
 	deadline := time.Now().Add(n.opts.HeartbeatTimeout)
+	timer := time.AfterFunc(n.opts.HeartbeatTimeout, func() {
+		n.mu.Lock()
+		n.mu.changed.Broadcast()
+		n.mu.Unlock()
+	})
+	defer timer.Stop()
 	n.mu.Lock()
 	for !n.mu.sm.Idle(n.mu.lastEdit) && time.Now().Before(deadline) && len(n.mu.peers) > 0 {
-		n.mu.Unlock()
-		time.Sleep(n.opts.Tick / 4) // polling a bounded shutdown, not synchronising a test
-		n.mu.Lock()
+		n.mu.changed.Wait()
 	}
 	n.mu.closed = true
 	for id, ch := range n.mu.waits {
@@ -407,6 +456,7 @@ func (n *Node) Close() error {
 		p.conn.Close()
 	}
 	n.mu.chunkCond.Broadcast()
+	n.mu.changed.Broadcast()
 	n.mu.Unlock()
 	n.cancel()
 	if n.ln != nil {

@@ -33,6 +33,11 @@ type Options struct {
 	// HeartbeatTimeout is how long a backup may stay silent before it is
 	// dropped. Zero: 3s. Must be at least two ticks.
 	HeartbeatTimeout time.Duration
+	// ReplicaWait is how long a commit that lost its replicas (fewer than
+	// MinReplicas backups held it when the others dropped) waits for
+	// backups to rejoin and catch up before it fails, which stops the
+	// engine. Zero: 10s. Negative: fail at once.
+	ReplicaWait time.Duration
 	// ChunkBuffers is the number of registered chunk buffers table and edit
 	// bytes are staged in. Zero: 32.
 	ChunkBuffers int
@@ -63,6 +68,9 @@ func (o *Options) EnsureDefaults() {
 	}
 	if o.HeartbeatTimeout == 0 {
 		o.HeartbeatTimeout = 3 * time.Second
+	}
+	if o.ReplicaWait == 0 {
+		o.ReplicaWait = 10 * time.Second
 	}
 	if o.ChunkBuffers == 0 {
 		o.ChunkBuffers = 32

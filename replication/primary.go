@@ -151,6 +151,7 @@ type peer struct {
 	id       string
 	geo      Geometry
 	joinSeg  uint64          // receives segments >= joinSeg
+	joinOff  uint64          // ... of which joinSeg from offset 0 (a prefix write up to joinOff)
 	inflight map[uint64]bool // segments occupying a vlog slot (not SegmentDone)
 	chunkUse map[uint32]bool // chunk slots written and not credited
 	// vq holds value-log items (vlog writes, Commit, Seal) and oq object
@@ -314,7 +315,7 @@ func (p *Primary) AddBackup(hello Message) error {
 	default:
 		b.joinSeg, prefix = p.lastSeg, p.lastEnd
 	}
-	b.posSeg = b.joinSeg
+	b.posSeg, b.joinOff = b.joinSeg, prefix
 	b.joining = p.logUsed && p.cfg.Mode == ModeShipIndex
 	b.pinned = !b.joining
 	p.backups[id] = b

@@ -285,6 +285,9 @@ func (s *sim) handle(t *testing.T, td *datadriven.TestData) string {
 		}
 	case "drop":
 		s.p.RemoveBackup(args["id"], errors.New("connection lost"))
+	case "covering":
+		s.printf("covering %d/%d: %d\n", u("seg", 0), u("end", 0), s.p.Covering(u("seg", 0), u("end", 0)))
+		return s.out.String()
 	case "stats":
 		seg, off := s.p.LogEnd()
 		s.printf("log end %d/%d\n", seg, off)

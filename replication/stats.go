@@ -62,3 +62,18 @@ func (p *Primary) Stats() []BackupStats {
 	}
 	return out
 }
+
+// Covering returns how many members hold every value-log byte before
+// (seg, end) because they joined at or after it: catching up gave them the
+// log up to their join point. A commit that failed for want of replicas is
+// durable again once Covering reaches MinReplicas (the primary wrapper
+// waits for that instead of giving up at once).
+func (p *Primary) Covering(seg, end uint64) int {
+	n := 0
+	for _, b := range p.backups {
+		if !b.joining && (b.joinSeg > seg || (b.joinSeg == seg && b.joinOff >= end)) {
+			n++
+		}
+	}
+	return n
+}
