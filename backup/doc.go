@@ -31,6 +31,17 @@
 // Keeping files whose crc32c already matches the primary's is left as an
 // optimization for later; the wipe is the simple correct rule.
 //
+// Build-index mode (the baseline ship-index is measured against). The value
+// log arrives the same way; the store is an engine.ModeBuildIndex engine,
+// and after persisting each sealed segment the backup replays its records
+// into its own memtable (engine.DB.ReplaySegment), so it flushes and
+// compacts on its own and its CPU and I/O per write are a primary's. There
+// is no snapshot catch-up in this mode: on Welcome the store must already
+// hold every segment before the one the primary streams live
+// (engine.DB.CheckJoin), else the node stops with an error wrapping
+// engine.ErrNeedsCatchUp. Since the primary's value-log GC deletions are
+// not forwarded in this mode, a build-index backup deletes no segment.
+//
 // Invariants:
 //  1. Actions run in the order the state machine returns them; any failed
 //     action (a write, a sync, a checksum mismatch) stops the node with an

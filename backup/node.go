@@ -82,13 +82,17 @@ type object struct {
 }
 
 // Open opens the backup's store in dir (created if needed) as a ship-index
-// engine with eo (whose Mode is overridden) and registers its rings.
+// or build-index engine (per o.Mode) with eo (whose Mode is overridden) and
+// registers its rings.
 func Open(dir string, eo engine.Options, o Options) (*Node, error) {
 	o.EnsureDefaults()
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
 	eo.Mode = engine.ModeShipIndex
+	if o.Mode == replication.ModeBuildIndex {
+		eo.Mode = engine.ModeBuildIndex
+	}
 	if eo.FS == nil {
 		eo.FS = vfs.Default
 	}
@@ -274,6 +278,13 @@ func (n *Node) handle(c rdma.Completion) error {
 		if err := n.sm.Step(m); err != nil {
 			return err
 		}
+		if m.Type == replication.MsgWelcome && n.opts.Mode == replication.ModeBuildIndex {
+			// No snapshot catch-up in build-index mode: the store must
+			// already hold every segment before the one streamed live.
+			if err := n.db.CheckJoin(m.Seg); err != nil {
+				return fmt.Errorf("backup: build-index backup cannot join at segment %d (build-index backups join before the primary's first write, or keep up from then on): %w", m.Seg, err)
+			}
+		}
 	case rdma.OpRecvImm:
 		slot := c.Imm
 		if int(slot) >= n.geo.ChunkSlots {
@@ -350,6 +361,8 @@ func (n *Node) do(a replication.Action) error {
 		}
 		delete(n.edits, k)
 		return n.db.InstallEdit(e)
+	case replication.ActReplaySegment:
+		return n.db.ReplaySegment(a.Seg)
 	case replication.ActReset:
 		return n.reset()
 	case replication.ActWriteSegment:

@@ -19,9 +19,10 @@ type Options struct {
 	// Provider is the transport (rdma.Open("tcp"|"verbs", ...)). Required;
 	// the caller closes it after the Node.
 	Provider rdma.Provider
-	// Mode: zero is replication.ModeShipIndex, the only mode this node
-	// implements (build-index backups replay segments into an engine of
-	// their own; see the package doc of replication).
+	// Mode: zero is replication.ModeShipIndex. In ModeBuildIndex the
+	// engine runs as engine.ModeBuildIndex: it replays each sealed segment
+	// into its own memtable and flushes and compacts on its own; it must
+	// join its primary before the first write (no snapshot catch-up).
 	Mode replication.Mode
 	// VlogSlots is the number of segment buffers in the value-log ring.
 	// Zero: 4.
@@ -74,8 +75,8 @@ func (o *Options) Validate() error {
 	if o.Provider == nil {
 		errs = append(errs, fmt.Errorf("%w: Provider is required", ErrInvalidOptions))
 	}
-	if o.Mode != replication.ModeShipIndex {
-		errs = append(errs, fmt.Errorf("%w: mode %s: this backup implements ship-index only", ErrInvalidOptions, o.Mode))
+	if o.Mode != replication.ModeShipIndex && o.Mode != replication.ModeBuildIndex {
+		errs = append(errs, fmt.Errorf("%w: unknown mode %s", ErrInvalidOptions, o.Mode))
 	}
 	if o.DialTimeout < 0 {
 		errs = append(errs, fmt.Errorf("%w: DialTimeout %v is negative", ErrInvalidOptions, o.DialTimeout))

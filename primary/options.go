@@ -21,7 +21,10 @@ type Options struct {
 	// Epoch of this primary. Zero: one more than the epoch recorded in the
 	// store directory (1 for a new store).
 	Epoch uint64
-	// Mode: zero is replication.ModeShipIndex.
+	// Mode: zero is replication.ModeShipIndex. In ModeBuildIndex no table
+	// or edit is shipped (backups build their own index from the value
+	// log) and backups must join before the first write: there is no
+	// snapshot catch-up in that mode.
 	Mode replication.Mode
 	// Ack: zero is replication.AckMemory.
 	Ack replication.Ack
@@ -95,8 +98,8 @@ func (o *Options) Validate() error {
 	if o.Provider == nil {
 		errs = append(errs, fmt.Errorf("%w: Provider is required", ErrInvalidOptions))
 	}
-	if o.Mode != replication.ModeShipIndex {
-		errs = append(errs, fmt.Errorf("%w: mode %s: this primary implements ship-index only", ErrInvalidOptions, o.Mode))
+	if o.Mode != replication.ModeShipIndex && o.Mode != replication.ModeBuildIndex {
+		errs = append(errs, fmt.Errorf("%w: unknown mode %s", ErrInvalidOptions, o.Mode))
 	}
 	if o.MinReplicas < 0 {
 		errs = append(errs, fmt.Errorf("%w: MinReplicas %d is negative", ErrInvalidOptions, o.MinReplicas))

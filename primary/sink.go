@@ -209,8 +209,18 @@ func (s *objectStream) abort() {
 type tableSink struct{ s objectStream }
 
 func (n *Node) tableCreated(info index.TableCreateInfo) index.TableSink {
+	if n.opts.Mode == replication.ModeBuildIndex {
+		return discardSink{} // build-index backups build their own tables
+	}
 	return &tableSink{objectStream{n: n, kind: replication.ObjectTable, id: info.Num}}
 }
+
+// discardSink takes a table's bytes and ships nothing (build-index mode).
+type discardSink struct{}
+
+func (discardSink) Write([]byte) error           { return nil }
+func (discardSink) Finish(index.TableMeta) error { return nil }
+func (discardSink) Abort()                       {}
 
 func (t *tableSink) Write(p []byte) error { return t.s.write(p) }
 
@@ -228,6 +238,9 @@ func (t *tableSink) Abort() { t.s.abort() }
 // callback runs), and tables a joining backup missed are sent to it from
 // their files before the edit that adds them.
 func (n *Node) editApplied(info index.EditInfo) {
+	if n.opts.Mode == replication.ModeBuildIndex {
+		return // build-index backups keep their own manifests
+	}
 	b := info.Edit.Encode()
 	n.mu.Lock()
 	n.mu.lastEdit++

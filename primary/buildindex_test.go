@@ -1,0 +1,174 @@
+package primary_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/stretchr/testify/require"
+	"github.com/talos-kv/talos/backup"
+	"github.com/talos-kv/talos/engine"
+	"github.com/talos-kv/talos/internal/iostat"
+	"github.com/talos-kv/talos/primary"
+	"github.com/talos-kv/talos/replication"
+)
+
+// modeRun is one primary with two backups in a replication mode, driven
+// through the same random load.
+type modeRun struct {
+	dirs    []string
+	model   map[string]string
+	backups []iostat.Snapshot // each backup's IOSTATS after the run
+}
+
+// runMode applies a seeded random load to a primary with two backups in
+// mode, flushes and compacts the primary, stops the primary, persists each
+// backup's received tail (PrepareTakeover) and closes the backups.
+func runMode(t *testing.T, mode replication.Mode, seed uint64) modeRun {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(seed, seed))
+	root := t.TempDir()
+	r := modeRun{model: map[string]string{}}
+	var provs = []interface{ Close() error }{}
+	for i := 0; i <= 2; i++ {
+		r.dirs = append(r.dirs, filepath.Join(root, fmt.Sprintf("node%d", i)))
+	}
+	pp := openProvider(t)
+	provs = append(provs, pp)
+	p, err := primary.Open(r.dirs[0], smallEngine(), primary.Options{
+		Listen: "127.0.0.1:0", Provider: pp, Mode: mode, MinReplicas: 2, ChunkSize: 16 << 10,
+		Logger: testLogger(t, "primary"),
+	})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var wg sync.WaitGroup
+	runErrs := make([]error, 2)
+	var bs []*backup.Node
+	for i := 1; i <= 2; i++ {
+		bp := openProvider(t)
+		provs = append(provs, bp)
+		b, err := backup.Open(r.dirs[i], smallEngine(), backup.Options{
+			ID: fmt.Sprintf("backup-%d", i), Primary: p.Addr(), Provider: bp, Mode: mode, ChunkSize: 16 << 10,
+			Logger: testLogger(t, fmt.Sprintf("backup-%d", i)),
+		})
+		require.NoError(t, err)
+		bs = append(bs, b)
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			runErrs[i] = b.Run(ctx)
+		}(i - 1)
+	}
+	c := &cluster{t: t, p: p}
+	c.waitMembers(2)
+
+	for i := 0; i < 6000; i++ {
+		k := fmt.Sprintf("key-%05d", rng.IntN(2000))
+		b := new(engine.Batch)
+		if rng.IntN(10) == 0 {
+			b.Delete([]byte(k))
+			require.NoError(t, p.Apply(b), "seed %d op %d", seed, i)
+			delete(r.model, k)
+			continue
+		}
+		v := fmt.Sprintf("%s-v%d-%s", k, i, make([]byte, rng.IntN(200)))
+		b.Set([]byte(k), []byte(v))
+		require.NoError(t, p.Apply(b), "seed %d op %d", seed, i)
+		r.model[k] = v
+	}
+	require.NoError(t, p.DB().Flush(context.Background()))
+	require.NoError(t, p.DB().Compact(context.Background()))
+	require.NoError(t, p.Close())
+	wg.Wait()
+	for i, b := range bs {
+		if err := runErrs[i]; err != nil {
+			require.ErrorIs(t, err, backup.ErrDisconnected, "backup %d", i+1)
+		}
+		require.NoError(t, b.PrepareTakeover())
+		require.NoError(t, b.Close())
+	}
+	for _, pr := range provs {
+		require.NoError(t, pr.Close())
+	}
+	for i := 1; i <= 2; i++ {
+		s, err := iostat.Load(vfs.Default, filepath.Join(r.dirs[i], "IOSTATS"))
+		require.NoError(t, err)
+		r.backups = append(r.backups, s)
+	}
+	return r
+}
+
+// TestBuildIndexBackupsBuildTheirOwnIndex: build-index backups receive only
+// the value log, replay it into their own engines, flush and compact on
+// their own (unlike ship-index backups, which never compact), and serve the
+// primary's data when opened as engines (promotion).
+func TestBuildIndexBackupsBuildTheirOwnIndex(t *testing.T) {
+	seed := uint64(20261122)
+	bi := runMode(t, replication.ModeBuildIndex, seed)
+	si := runMode(t, replication.ModeShipIndex, seed)
+	for i := range 2 {
+		b, s := bi.backups[i], si.backups[i]
+		t.Logf("backup %d build-index: %v", i+1, b.Map())
+		t.Logf("backup %d ship-index:  %v", i+1, s.Map())
+		require.NotZero(t, b.Written[iostat.Flush], "seed %d: build-index backup %d never flushed", seed, i+1)
+		require.NotZero(t, b.Written[iostat.Compaction], "seed %d: build-index backup %d never compacted", seed, i+1)
+		require.NotZero(t, b.Read[iostat.Compaction], "seed %d: build-index backup %d", seed, i+1)
+		require.NotZero(t, b.Written[iostat.Replication], "seed %d: build-index backup %d received nothing", seed, i+1)
+		require.Zero(t, s.Written[iostat.Compaction], "seed %d: ship-index backup %d compacted", seed, i+1)
+		require.Zero(t, s.Read[iostat.Compaction], "seed %d: ship-index backup %d", seed, i+1)
+		bw := b.Written[iostat.Flush] + b.Written[iostat.Compaction] + b.Read[iostat.Compaction]
+		sw := s.Written[iostat.Flush] + s.Written[iostat.Compaction] + s.Read[iostat.Compaction]
+		t.Logf("backup %d index-maintenance bytes (flush+compaction written, compaction read): build-index %d, ship-index %d",
+			i+1, bw, sw)
+	}
+	// Each build-index backup, opened as a primary's engine, returns the
+	// model's data.
+	for i := 1; i <= 2; i++ {
+		db, err := engine.Open(bi.dirs[i], smallEngine())
+		require.NoError(t, err)
+		for k, v := range bi.model {
+			got, err := db.Get([]byte(k))
+			require.NoError(t, err, "seed %d backup %d key %s", seed, i, k)
+			require.Equal(t, v, string(got), "seed %d backup %d key %s", seed, i, k)
+		}
+		kvs, err := db.Scan(nil, nil)
+		require.NoError(t, err)
+		require.Len(t, kvs, len(bi.model), "seed %d backup %d", seed, i)
+		require.NoError(t, db.Close())
+	}
+}
+
+// TestBuildIndexRefusesCatchUp: a build-index backup that would need the
+// value log written before it joined stops with ErrNeedsCatchUp instead of
+// serving an index with holes.
+func TestBuildIndexRefusesCatchUp(t *testing.T) {
+	root := t.TempDir()
+	pp := openProvider(t)
+	p, err := primary.Open(filepath.Join(root, "primary"), smallEngine(), primary.Options{
+		Listen: "127.0.0.1:0", Provider: pp, Mode: replication.ModeBuildIndex, ChunkSize: 16 << 10,
+		Logger: testLogger(t, "primary"),
+	})
+	require.NoError(t, err)
+	for i := range 2000 {
+		b := new(engine.Batch)
+		b.Set(fmt.Appendf(nil, "key-%05d", i), make([]byte, 100))
+		require.NoError(t, p.Apply(b))
+	}
+	bp := openProvider(t)
+	b, err := backup.Open(filepath.Join(root, "backup"), smallEngine(), backup.Options{
+		ID: "late", Primary: p.Addr(), Provider: bp, Mode: replication.ModeBuildIndex, ChunkSize: 16 << 10,
+		Logger: testLogger(t, "late"),
+	})
+	require.NoError(t, err)
+	err = b.Run(context.Background())
+	require.ErrorIs(t, err, engine.ErrNeedsCatchUp)
+	require.NoError(t, b.Close())
+	require.NoError(t, p.Close())
+	require.NoError(t, bp.Close())
+	require.NoError(t, pp.Close())
+}
