@@ -49,7 +49,7 @@ func TestServeRejectsBadSettings(t *testing.T) {
 		{"min replicas without repl listen", append(base, "--min-replicas", "1"), []string{"needs --repl-listen for its backups"}},
 		{"ack", append(base, "--ack", "eventually"), []string{`invalid --ack (config ack) "eventually": want memory or disk`}},
 		{"replication mode", append(base, "--replication", "gossip"), []string{`invalid --replication (config replication) "gossip": want ship-index`}},
-		{"build-index not yet", append(base, "--replication", "build-index"), []string{"build-index backups are not available in this build yet"}},
+		{"build-index", append(base, "--replication", "build-index"), []string{""}},
 		{"node id", append(base, "--node-id", "a b"), []string{`invalid --node-id (config node_id) "a b": at most 64 characters, no spaces`}},
 		{"bad peer", append(base, "--peers", "nope"), []string{`invalid --peers (config peers) "nope": want host:port`}},
 		{"growth factor range", append(base, "--growth-factor", "3"), []string{`invalid --growth-factor (config engine.growth_factor) "3": want an integer from 4 to 16`}},
