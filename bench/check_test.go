@@ -15,18 +15,44 @@ func TestCheckIndexShipping(t *testing.T) {
 		rec(ModeShipIndex, "primary", 5, 1000), rec(ModeBuildIndex, "primary", 5, 1000),
 		rec(ModeShipIndex, "backup-1", 1.2, 0), rec(ModeBuildIndex, "backup-1", 6, 4000),
 	}
-	if err := CheckIndexShipping(good); err != nil {
+	if _, err := CheckIndexShipping(good, nil); err != nil {
 		t.Fatalf("good records failed: %v", err)
 	}
 	bad := append([]Record(nil), good...)
 	bad[2].IndexMaintenanceBytesRead = 4096
 	bad[2].IOAmplification = 6
-	err := CheckIndexShipping(bad)
+	_, err := CheckIndexShipping(bad, nil)
 	if !errors.Is(err, ErrCheck) || !strings.Contains(err.Error(), "read 4096 bytes for index maintenance") ||
 		!strings.Contains(err.Error(), "is not lower than build-index") {
 		t.Fatalf("bad records: %v", err)
 	}
-	if err := CheckIndexShipping(good[:2]); !errors.Is(err, ErrCheck) {
+	if _, err := CheckIndexShipping(good[:2], nil); !errors.Is(err, ErrCheck) {
 		t.Fatalf("records without backups passed: %v", err)
+	}
+}
+
+// Without build-index (skipped as unavailable), only the first condition is
+// checked, with a note saying so; an empty sweep still fails.
+func TestCheckIndexShippingWithoutBuildIndex(t *testing.T) {
+	skipped := []string{"talosd in mode build-index: invalid --replication (config replication) \"build-index\": not available"}
+	ship := []Record{
+		{Target: "talosd", Workload: "load-a", Mix: "S", Mode: ModeShipIndex, Replicas: 2, Node: "primary", UserBytesWritten: 100, IndexMaintenanceBytesRead: 50},
+		{Target: "talosd", Workload: "load-a", Mix: "S", Mode: ModeShipIndex, Replicas: 2, Node: "backup-1", UserBytesWritten: 100},
+	}
+	note, err := CheckIndexShipping(ship, skipped)
+	if err != nil || !strings.Contains(note, "build-index is unavailable") || !strings.Contains(note, "NOT compared") {
+		t.Fatalf("note %q, err %v", note, err)
+	}
+	bad := append([]Record(nil), ship...)
+	bad[1].IndexMaintenanceBytesRead = 1
+	if _, err := CheckIndexShipping(bad, skipped); !errors.Is(err, ErrCheck) || !strings.Contains(err.Error(), "read 1 bytes") {
+		t.Fatalf("maintenance reads passed: %v", err)
+	}
+	if _, err := CheckIndexShipping(ship[:1], skipped); !errors.Is(err, ErrCheck) {
+		t.Fatalf("no backup record passed: %v", err)
+	}
+	// Not skipped and no build-index records: the comparison is required.
+	if _, err := CheckIndexShipping(ship, nil); !errors.Is(err, ErrCheck) {
+		t.Fatalf("missing build-index passed without a skip: %v", err)
 	}
 }

@@ -17,6 +17,14 @@ type TargetOptions struct {
 	Replicas int
 	// Sync asks for every write to be synced before it is acknowledged.
 	Sync bool
+	// Threads is the number of runner threads (a client target sizes its
+	// connection pool to it).
+	Threads int
+	// Small asks a talosd cluster for small memtables and value-log
+	// segments, so that flushes and compactions happen within a short run.
+	Small bool
+	// Talosd is the talosd binary, for targets with UsesTalosd.
+	Talosd string
 }
 
 // TargetSpec describes a kind of target the sweep can open.
@@ -34,6 +42,13 @@ type TargetSpec struct {
 	// Baseline marks a target that is not a store (null): it runs only when
 	// named and is left out of comparisons.
 	Baseline bool
+	// UsesTalosd marks targets that run talosd processes: the sweep
+	// resolves TargetOptions.Talosd for them (building talosd once when
+	// Config.Talosd is empty).
+	UsesTalosd bool
+	// Unavailable, if set, says why the target cannot run in a mode here
+	// ("" when it can); the sweep skips such runs and reports the reason.
+	Unavailable func(o TargetOptions) (reason string, err error)
 	// Open creates a fresh target whose files live under dir (an empty
 	// directory the sweep owns and removes afterwards).
 	Open func(dir string, o TargetOptions) (Target, error)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 )
@@ -49,6 +50,12 @@ type Config struct {
 	Settle bool
 	// Sync makes every write synced.
 	Sync bool
+	// Small runs talosd clusters with small memtables and value-log
+	// segments (the --quick profile), so short runs flush and compact.
+	Small bool
+	// Talosd is the talosd binary for cluster targets. Zero: built from
+	// the module the current directory is in, once per sweep.
+	Talosd string
 	// Progress receives progress lines; nil: none.
 	Progress io.Writer
 	// OnRecord, if set, is called with each phase's records as they are made.
@@ -132,8 +139,17 @@ type runPlan struct {
 	replicas int
 }
 
+// plan lists the runs. Modes and Replicas filter the targets that
+// replicate; a single store among them runs in its own mode, and is
+// filtered only when no target of the sweep replicates.
 func (c *Config) plan() ([]runPlan, error) {
 	var plans []runPlan
+	replicated := false
+	for _, name := range c.Targets {
+		if spec, err := LookupTarget(name); err == nil && !slices.Equal(spec.Modes, []string{ModeSingle}) {
+			replicated = true
+		}
+	}
 	for _, name := range c.Targets {
 		spec, err := LookupTarget(name)
 		if err != nil {
@@ -141,6 +157,9 @@ func (c *Config) plan() ([]runPlan, error) {
 		}
 		modes := intersect(spec.Modes, c.Modes)
 		reps := intersect(spec.Replicas, c.Replicas)
+		if replicated && slices.Equal(spec.Modes, []string{ModeSingle}) {
+			modes, reps = spec.Modes, spec.Replicas
+		}
 		if len(modes) == 0 || len(reps) == 0 {
 			return nil, fmt.Errorf("%w: target %s runs modes %v with replicas %v; asked for %v and %v",
 				ErrConfig, name, spec.Modes, spec.Replicas, c.Modes, c.Replicas)
@@ -166,6 +185,9 @@ type Result struct {
 	Finished  time.Time `json:"finished"`
 	Records   []Record  `json:"records"`
 	Cancelled bool      `json:"cancelled"`
+	// Skipped says which runs were left out and why (a mode the target
+	// cannot run here), one line each.
+	Skipped []string `json:"skipped,omitempty"`
 }
 
 // Sweep runs every combination the configuration names. Cancelling ctx
@@ -194,6 +216,11 @@ func Sweep(ctx context.Context, c *Config) (*Result, error) {
 	}
 	res := &Result{Config: c, Machine: DescribeMachine(base), Started: time.Now()}
 	defer func() { res.Finished = time.Now() }()
+	plans, cleanup, err := c.resolve(ctx, base, plans, res)
+	if err != nil {
+		return nil, err
+	}
+	defer cleanup()
 	for i, p := range plans {
 		if ctx.Err() != nil {
 			break
@@ -222,7 +249,7 @@ func (c *Config) runOne(ctx context.Context, base string, run int, p runPlan, m 
 		GrowthFactor: info.GrowthFactor, Transport: info.Transport, Seed: c.Seed, RecordCount: c.RecordCount,
 		Threads: c.Threads, Machine: m}
 	var recs []Record
-	t, err := p.spec.Open(dir, TargetOptions{GrowthFactor: p.gf, Mode: p.mode, Replicas: p.replicas, Sync: c.Sync})
+	t, err := p.spec.Open(dir, c.targetOptions(p))
 	if err != nil {
 		r := tmpl
 		r.Workload, r.Error = c.Workloads[0].Name, err.Error()
@@ -267,6 +294,61 @@ func (c *Config) runOne(ctx context.Context, base string, run int, p runPlan, m 
 		}
 	}
 	return recs, nil
+}
+
+func (c *Config) targetOptions(p runPlan) TargetOptions {
+	return TargetOptions{GrowthFactor: p.gf, Mode: p.mode, Replicas: p.replicas, Sync: c.Sync,
+		Threads: c.Threads, Small: c.Small, Talosd: c.Talosd}
+}
+
+// resolve builds talosd when a planned target needs it and Talosd is
+// empty (into base/bin; cleanup removes it and clears Talosd again), and
+// drops the runs whose target says it cannot run their mode here, noting
+// each in res.Skipped.
+func (c *Config) resolve(ctx context.Context, base string, plans []runPlan, res *Result) (_ []runPlan, cleanup func(), err error) {
+	cleanup = func() {}
+	if c.Talosd == "" && slices.ContainsFunc(plans, func(p runPlan) bool { return p.spec.UsesTalosd }) {
+		binDir := filepath.Join(base, "bin")
+		bin, err := BuildTalosd(ctx, binDir)
+		if err != nil {
+			os.RemoveAll(binDir)
+			return nil, cleanup, err
+		}
+		c.Talosd = bin
+		cleanup = func() {
+			c.Talosd = ""
+			os.RemoveAll(binDir)
+		}
+	}
+	defer func() {
+		if err != nil {
+			cleanup()
+		}
+	}()
+	type modeKey struct{ target, mode string }
+	why := map[modeKey]string{}
+	var out []runPlan
+	for _, p := range plans {
+		k := modeKey{p.spec.Name, p.mode}
+		reason, seen := why[k]
+		if !seen && p.spec.Unavailable != nil {
+			r, err := p.spec.Unavailable(c.targetOptions(p))
+			if err != nil {
+				return nil, cleanup, err
+			}
+			reason, why[k] = r, r
+			if r != "" {
+				res.Skipped = append(res.Skipped, fmt.Sprintf("%s in mode %s: %s", p.spec.Name, p.mode, r))
+			}
+		}
+		if reason == "" {
+			out = append(out, p)
+		}
+	}
+	if len(out) == 0 {
+		return nil, cleanup, fmt.Errorf("%w: nothing can run here: %s", ErrConfig, strings.Join(res.Skipped, "; "))
+	}
+	return out, cleanup, nil
 }
 
 func (c *Config) emit(rs []Record) {

@@ -13,6 +13,13 @@ import (
 // random sequence of operations, then its Nodes.
 func testTargetConformance(t *testing.T, tg Target) {
 	t.Helper()
+	testTargetConformanceNode(t, tg, "node")
+}
+
+// testTargetConformanceNode is testTargetConformance for a target whose
+// single node is named node.
+func testTargetConformanceNode(t *testing.T, tg Target, node string) {
+	t.Helper()
 	r := rand.New(rand.NewPCG(testSeed, 7))
 	model := map[string][]byte{}
 	for i := 0; i < 3000; i++ {
@@ -68,7 +75,7 @@ func testTargetConformance(t *testing.T, tg Target) {
 		t.Fatalf("scan stopped by fn visited %d, err %v; want 1", n, err)
 	}
 	nodes := tg.Nodes()
-	if len(nodes) != 1 || nodes[0].Name() != "node" {
+	if len(nodes) != 1 || nodes[0].Name() != node {
 		t.Fatalf("nodes %v", nodes)
 	}
 	s, err := nodes[0].Sample()
