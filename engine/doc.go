@@ -45,6 +45,17 @@
 // segment's deletion; the file is removed once no snapshot, iterator or
 // in-flight read can reach it.
 //
+// # Modes
+//
+// ModePrimary writes, flushes, compacts and collects garbage. The backup
+// modes never append to their value log: segments arrive from a primary
+// under its numbers (WriteSegment). A ModeShipIndex engine also receives
+// the primary's tables and edits (CreateTable, InstallEdit) and never
+// compacts. A ModeBuildIndex engine (the baseline, buildindex.go) replays
+// each received segment into its memtable with the primary's value
+// encoding and seqs (ReplaySegment) and flushes and compacts on its own;
+// it deletes no segment. Either directory opens as ModePrimary (promotion).
+//
 // # Invariants
 //
 //  1. A batch is one value-log frame: it is replayed whole or not at all,
@@ -66,4 +77,8 @@
 //     an error wrapping ErrStopped. Nothing is logged and ignored.
 //  6. Corruption from the value log or the index is returned as an error
 //     matching ErrCorrupt, never as data.
+//  7. A ModeBuildIndex engine applies frames in seq order with no gap: a
+//     frame that does not continue the last applied seq is refused
+//     (ErrNeedsCatchUp), and its checkpoint never passes a persisted
+//     segment's bytes.
 package engine
