@@ -498,6 +498,59 @@ func (t *ClusterTarget) Scan(start []byte, limit int, fn func(k, v []byte) bool)
 // Nodes implements Target.
 func (t *ClusterTarget) Nodes() []Node { return t.nodes }
 
+// Settle waits until the cluster is idle as its metrics show it: the
+// primary has written everything to every backup
+// (talos_replication_backup_lag_bytes 0), and on every node no immutable
+// memtable waits for a flush (talos_engine_immutable_memtables 0) and no
+// level is over its target size (every talos_engine_level_score below 1),
+// so that no compaction is due. talosd has no command to flush a memtable,
+// so what the memtables hold stays there.
+// It gives up after two minutes.
+func (t *ClusterTarget) Settle(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		why, err := t.busy(ctx)
+		if err != nil {
+			return err
+		}
+		if why == "" {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w: settling: %s: %w", ErrTarget, why, ctx.Err())
+		case <-tick.C:
+		}
+	}
+}
+
+// busy returns what the cluster is still doing, or "" when it is idle.
+func (t *ClusterTarget) busy(ctx context.Context) (string, error) {
+	for i, p := range t.procs {
+		if err := p.exited(); err != nil {
+			return "", err
+		}
+		s, err := t.scrape(ctx, p)
+		if err != nil {
+			return "", err
+		}
+		for _, x := range s {
+			switch {
+			case i == 0 && x.name == "talos_replication_backup_lag_bytes" && x.value != 0:
+				return fmt.Sprintf("%s lags %v bytes behind the primary", x.labels["backup"], x.value), nil
+			case x.name == "talos_engine_immutable_memtables" && x.value != 0:
+				return fmt.Sprintf("%s has %v memtables to flush", p.name, x.value), nil
+			case x.name == "talos_engine_level_score" && x.value >= 1:
+				return fmt.Sprintf("%s level %s has score %.2f", p.name, x.labels["level"], x.value), nil
+			}
+		}
+	}
+	return "", nil
+}
+
 // Close closes the client and stops the nodes with SIGTERM (each flushes
 // and, on the primary, ships what it has before exiting): the primary
 // first, then the backups. A node that does not exit within StopTimeout is
