@@ -25,10 +25,10 @@ type modeRun struct {
 	backups []iostat.Snapshot // each backup's IOSTATS after the run
 }
 
-// runMode applies a seeded random load to a primary with two backups in
-// mode, flushes and compacts the primary, stops the primary, persists each
+// runMode applies ops operations of a seeded random load to a primary with two backups in
+// mode and ack level, flushes and compacts the primary, stops the primary, persists each
 // backup's received tail (PrepareTakeover) and closes the backups.
-func runMode(t *testing.T, mode replication.Mode, seed uint64) modeRun {
+func runMode(t *testing.T, mode replication.Mode, ack replication.Ack, ops int, seed uint64) modeRun {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(seed, seed))
 	root := t.TempDir()
@@ -40,7 +40,7 @@ func runMode(t *testing.T, mode replication.Mode, seed uint64) modeRun {
 	pp := openProvider(t)
 	provs = append(provs, pp)
 	p, err := primary.Open(r.dirs[0], smallEngine(), primary.Options{
-		Listen: "127.0.0.1:0", Provider: pp, Mode: mode, MinReplicas: 2, ChunkSize: 16 << 10,
+		Listen: "127.0.0.1:0", Provider: pp, Mode: mode, Ack: ack, MinReplicas: 2, ChunkSize: 16 << 10,
 		Logger: testLogger(t, "primary"),
 	})
 	require.NoError(t, err)
@@ -67,7 +67,7 @@ func runMode(t *testing.T, mode replication.Mode, seed uint64) modeRun {
 	c := &cluster{t: t, p: p}
 	c.waitMembers(2)
 
-	for i := 0; i < 6000; i++ {
+	for i := 0; i < ops; i++ {
 		k := fmt.Sprintf("key-%05d", rng.IntN(2000))
 		b := new(engine.Batch)
 		if rng.IntN(10) == 0 {
@@ -109,8 +109,8 @@ func runMode(t *testing.T, mode replication.Mode, seed uint64) modeRun {
 // primary's data when opened as engines (promotion).
 func TestBuildIndexBackupsBuildTheirOwnIndex(t *testing.T) {
 	seed := uint64(20261122)
-	bi := runMode(t, replication.ModeBuildIndex, seed)
-	si := runMode(t, replication.ModeShipIndex, seed)
+	bi := runMode(t, replication.ModeBuildIndex, replication.AckMemory, 6000, seed)
+	si := runMode(t, replication.ModeShipIndex, replication.AckMemory, 6000, seed)
 	for i := range 2 {
 		b, s := bi.backups[i], si.backups[i]
 		t.Logf("backup %d build-index: %v", i+1, b.Map())
@@ -126,21 +126,39 @@ func TestBuildIndexBackupsBuildTheirOwnIndex(t *testing.T) {
 		t.Logf("backup %d index-maintenance bytes (flush+compaction written, compaction read): build-index %d, ship-index %d",
 			i+1, bw, sw)
 	}
-	// Each build-index backup, opened as a primary's engine, returns the
-	// model's data.
+	bi.checkBackups(t, seed)
+}
+
+// checkBackups opens each backup as a primary's engine (promotion) and
+// compares it with the model.
+func (r modeRun) checkBackups(t *testing.T, seed uint64) {
+	t.Helper()
 	for i := 1; i <= 2; i++ {
-		db, err := engine.Open(bi.dirs[i], smallEngine())
+		db, err := engine.Open(r.dirs[i], smallEngine())
 		require.NoError(t, err)
-		for k, v := range bi.model {
+		for k, v := range r.model {
 			got, err := db.Get([]byte(k))
 			require.NoError(t, err, "seed %d backup %d key %s", seed, i, k)
 			require.Equal(t, v, string(got), "seed %d backup %d key %s", seed, i, k)
 		}
 		kvs, err := db.Scan(nil, nil)
 		require.NoError(t, err)
-		require.Len(t, kvs, len(bi.model), "seed %d backup %d", seed, i)
+		require.Len(t, kvs, len(r.model), "seed %d backup %d", seed, i)
 		require.NoError(t, db.Close())
 	}
+}
+
+// TestBuildIndexAckDisk: under ack disk, build-index backups persist the
+// prefixes of the segment being filled as commits arrive, then the sealed
+// segment, and replay each sealed segment once. (Every commit rewrites and
+// syncs the segment's prefix on each backup, so the load is small.)
+func TestBuildIndexAckDisk(t *testing.T) {
+	seed := uint64(7)
+	r := runMode(t, replication.ModeBuildIndex, replication.AckDisk, 1000, seed)
+	for i, s := range r.backups {
+		require.NotZero(t, s.Written[iostat.Replication], "seed %d: build-index backup %d received nothing", seed, i+1)
+	}
+	r.checkBackups(t, seed)
 }
 
 // TestBuildIndexRefusesCatchUp: a build-index backup that would need the
