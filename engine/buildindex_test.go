@@ -146,3 +146,49 @@ func TestBuildIndexRefusesGaps(t *testing.T) {
 	require.NoError(t, p.Close())
 	require.ErrorIs(t, (&Options{Mode: ModeBuildIndex + 1}).Validate(), ErrInvalidOptions)
 }
+
+// TestBuildIndexCrash crashes a build-index engine (keeping only synced
+// data, or a random part of the unsynced) while it replays and flushes:
+// reopened, it replays the persisted segments past its checkpoint, then
+// takes the rest of the primary's segments and returns the primary's data.
+func TestBuildIndexCrash(t *testing.T) {
+	seed := uint64(99)
+	rng := rand.New(rand.NewPCG(seed, seed))
+	p, err := Open("primary", biOptions(vfs.NewMem(), ModePrimary))
+	require.NoError(t, err)
+	mem := vfs.NewCrashableMem()
+	b, err := Open("backup", biOptions(mem, ModeBuildIndex))
+	require.NoError(t, err)
+	type crash struct {
+		fs   *vfs.MemFS
+		next uint64
+	}
+	var crashes []crash
+	model := map[string]string{}
+	next := uint64(1)
+	for i := range 6000 {
+		k := fmt.Sprintf("key-%05d", rng.IntN(1000))
+		if rng.IntN(8) == 0 {
+			require.NoError(t, p.Delete([]byte(k)))
+			delete(model, k)
+		} else {
+			v := fmt.Sprintf("%s-v%d-%s", k, i, make([]byte, rng.IntN(100)))
+			require.NoError(t, p.Put([]byte(k), []byte(v)))
+			model[k] = v
+		}
+		if i%500 == 499 {
+			next = shipSegments(t, p, b, next, false)
+			cfg := vfs.CrashCloneCfg{UnsyncedDataPercent: rng.IntN(100), RNG: rand.New(rand.NewPCG(rng.Uint64(), 1))}
+			crashes = append(crashes, crash{fs: mem.CrashClone(cfg), next: next})
+		}
+	}
+	require.NoError(t, b.Close())
+	for i, c := range crashes {
+		db, err := Open("backup", biOptions(c.fs, ModeBuildIndex))
+		require.NoError(t, err, "seed %d crash %d", seed, i)
+		shipSegments(t, p, db, c.next, true)
+		checkModel(t, db, model, seed, fmt.Sprintf("crash %d", i))
+		require.NoError(t, db.Close())
+	}
+	require.NoError(t, p.Close())
+}
