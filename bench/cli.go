@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -103,7 +104,7 @@ func Command(ctx context.Context, name string, args []string, stdout, stderr io.
 	if *quick {
 		for flagName, v := range map[string]string{"workloads": "load-a,a", "mixes": "S,L",
 			"records": strconv.Itoa(quickRecords), "ops": strconv.Itoa(quickOps), "threads": strconv.Itoa(quickThreads), "growth-factors": "10",
-			"replicas": "2", "small": "true"} {
+			"small": "true"} {
 			if !set[flagName] {
 				if err := fs.Set(flagName, v); err != nil {
 					panic(err) // the profile's values are valid by construction
@@ -137,6 +138,9 @@ func Command(ctx context.Context, name string, args []string, stdout, stderr io.
 	c.Replicas, err = parseInts("replicas", *replicas)
 	errs = append(errs, err)
 	c.Modes = splitList(*modes)
+	if *quick && !set["replicas"] && slices.ContainsFunc(c.Targets, replicates) {
+		c.Replicas = []int{2}
+	}
 	switch *progress {
 	case "always":
 		c.Progress = stderr
@@ -202,6 +206,12 @@ func Command(ctx context.Context, name string, args []string, stdout, stderr io.
 		}
 	}
 	return ExitOK
+}
+
+// replicates reports whether the named target runs replicated modes.
+func replicates(name string) bool {
+	spec, err := LookupTarget(name)
+	return err == nil && !slices.Equal(spec.Modes, []string{ModeSingle})
 }
 
 func progressSummary(r *Record) string {

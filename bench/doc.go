@@ -1,6 +1,6 @@
 // Package bench is Talos's benchmark harness: it drives YCSB workloads
 // against a Target (the engine in-process, Pebble and Badger as peers, and
-// later a cluster of talosd processes) and measures, per node, I/O
+// a local cluster of talosd processes) and measures, per node, I/O
 // amplification, CPU, network, memory, throughput and latency.
 //
 // # Targets
@@ -13,6 +13,33 @@
 // through ProcNode with its PID and its counters (StoreIOFromMap reads the
 // form `talosd inspect --json` prints). The command line is Command, which
 // talosbench and `talosd bench` both call.
+//
+// # Cluster targets
+//
+// "talosd" (and "talosd-rdma" when the kernel lists an RDMA device) start a
+// primary and 0, 1 or 2 backups as `talosd serve` processes (ClusterTarget)
+// in ship-index or build-index mode; the sweep builds talosd once from the
+// module (or takes --talosd) and asks the binary which modes it runs,
+// skipping the others with talosd's reason (Result.Skipped):
+//
+//	talosbench ──go-redis pool (one conn per thread)──▶ primary :client
+//	    │  SET / GET / DEL / TALOS.RANGE start "" LIMIT n      │ repl (tcp|rdma)
+//	    │                                                      ▼
+//	    │                                          backup-1, backup-2 (--min-replicas N)
+//	    └── scrapes every node's /metrics (HTTP) and reads /proc/PID
+//
+// Each node's process is in its own process group (a terminal's Ctrl-C
+// reaches only talosbench, which stops the cluster with SIGTERM) and dies
+// with talosbench (parent-death signal SIGKILL). Store I/O by kind comes
+// live from talos_engine_io_bytes_total{kind,op}; index maintenance reads
+// are the flush and compaction reads. Network bytes are the replication
+// payload the primary wrote into each backup's rings
+// (talos_replication_backup_bytes_total, vlog and chunk): the primary's
+// sent is the sum over backups, a backup's received its own share. Client
+// traffic and transport framing are not counted: talosd exposes no
+// transport byte counters. Settle waits until no backup lags and no node
+// has a flush or compaction due; talosd has no flush command, so memtable
+// contents stay unflushed at a phase's end, as for a running server.
 //
 // # Workloads
 //
@@ -69,4 +96,7 @@
 //  5. In-process targets share the benchmark's process: their /proc CPU
 //     and RSS include the generator and runner; per-process targets
 //     (talosd nodes) do not.
+//  6. Every talosd process a cluster target starts is stopped by Close
+//     (SIGTERM, then SIGKILL after StopTimeout) or, when OpenCluster fails,
+//     killed before it returns; none outlives the benchmark.
 package bench

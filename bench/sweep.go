@@ -144,12 +144,7 @@ type runPlan struct {
 // filtered only when no target of the sweep replicates.
 func (c *Config) plan() ([]runPlan, error) {
 	var plans []runPlan
-	replicated := false
-	for _, name := range c.Targets {
-		if spec, err := LookupTarget(name); err == nil && !slices.Equal(spec.Modes, []string{ModeSingle}) {
-			replicated = true
-		}
-	}
+	replicated := slices.ContainsFunc(c.Targets, replicates)
 	for _, name := range c.Targets {
 		spec, err := LookupTarget(name)
 		if err != nil {

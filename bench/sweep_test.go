@@ -6,6 +6,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -169,6 +170,24 @@ func TestConfigValidate(t *testing.T) {
 	c.EnsureDefaults()
 	if _, err := c.plan(); !errors.Is(err, ErrConfig) {
 		t.Fatalf("plan with an unsupported mode: %v", err)
+	}
+}
+
+// Modes and replica counts filter the targets that replicate; single stores
+// in the same sweep run in their own mode.
+func TestPlanMixedTargets(t *testing.T) {
+	c := &Config{Targets: []string{"test-mem", "talosd"}, Replicas: []int{2}, Modes: []string{ModeShipIndex}}
+	c.EnsureDefaults()
+	plans, err := c.plan()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range plans {
+		got = append(got, fmt.Sprintf("%s/%s/%d", p.spec.Name, p.mode, p.replicas))
+	}
+	if want := "[test-mem/single/0 talosd/ship-index/2]"; fmt.Sprint(got) != want {
+		t.Fatalf("plans %v, want %s", got, want)
 	}
 }
 

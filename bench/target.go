@@ -9,7 +9,7 @@ import (
 )
 
 // Target is a store under test: the engine in-process, a peer engine
-// (Pebble, Badger) in-process, or later a cluster of talosd processes
+// (Pebble, Badger) in-process, or a cluster of talosd processes
 // driven through a client. Every target sees the same keys and values from
 // the same Generator.
 //
@@ -121,7 +121,7 @@ func (s NodeSample) Sub(before NodeSample) NodeSample {
 
 // TargetInfo describes a target for the results.
 type TargetInfo struct {
-	// Name is "engine", "pebble", "badger", or later "talosd".
+	// Name is "engine", "pebble", "badger", "talosd" or "talosd-rdma".
 	Name string
 	// Mode is "single" for a single store, or "ship-index"/"build-index".
 	Mode string

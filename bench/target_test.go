@@ -159,8 +159,12 @@ func TestClassifyFile(t *testing.T) {
 
 func TestDefaultTargets(t *testing.T) {
 	got := strings.Join(DefaultTargets(), ",")
-	if got != "badger,engine,pebble" {
-		t.Fatalf("DefaultTargets() = %s, want badger,engine,pebble (baselines left out)", got)
+	want := "badger,engine,pebble,talosd"
+	if hasRDMADevice() {
+		want += ",talosd-rdma"
+	}
+	if got != want {
+		t.Fatalf("DefaultTargets() = %s, want %s (baselines left out)", got, want)
 	}
 	n := NewNullTarget()
 	if _, found, err := n.Get(nil, []byte("k")); !found || err != nil || n.Put(nil, nil) != nil || n.Close() != nil {
