@@ -39,8 +39,11 @@
 // is no snapshot catch-up in this mode: on Welcome the store must already
 // hold every segment before the one the primary streams live
 // (engine.DB.CheckJoin), else the node stops with an error wrapping
-// engine.ErrNeedsCatchUp. Since the primary's value-log GC deletions are
-// not forwarded in this mode, a build-index backup deletes no segment.
+// engine.ErrNeedsCatchUp; a store holding part of the segment being filled
+// is refused too when the primary is a new one (a newer epoch), since its
+// records there may lie beyond what the new primary kept. Since the
+// primary's value-log GC deletions are not forwarded in this mode, a
+// build-index backup deletes no segment.
 //
 // Invariants:
 //  1. Actions run in the order the state machine returns them; any failed

@@ -275,13 +275,14 @@ func (n *Node) handle(c rdma.Completion) error {
 		if err != nil {
 			return fmt.Errorf("backup: from primary: %w", err)
 		}
+		before := n.sm.Epoch()
 		if err := n.sm.Step(m); err != nil {
 			return err
 		}
 		if m.Type == replication.MsgWelcome && n.opts.Mode == replication.ModeBuildIndex {
 			// No snapshot catch-up in build-index mode: the store must
 			// already hold every segment before the one streamed live.
-			if err := n.db.CheckJoin(m.Seg); err != nil {
+			if err := n.db.CheckJoin(m.Seg, m.Epoch > before); err != nil {
 				return fmt.Errorf("backup: build-index backup cannot join at segment %d (build-index backups join before the primary's first write, or keep up from then on): %w", m.Seg, err)
 			}
 		}

@@ -61,7 +61,7 @@ func TestBuildIndexReplaysPrimarySegments(t *testing.T) {
 	require.NoError(t, err)
 	b, err := Open("backup", biOptions(fs, ModeBuildIndex))
 	require.NoError(t, err)
-	require.NoError(t, b.CheckJoin(1))
+	require.NoError(t, b.CheckJoin(1, true))
 	require.ErrorIs(t, b.Put([]byte("k"), []byte("v")), ErrReadOnly)
 	_, err = b.RunGC(context.Background())
 	require.ErrorIs(t, err, ErrReadOnly)
@@ -129,20 +129,27 @@ func TestBuildIndexRefusesGaps(t *testing.T) {
 
 	b, err := Open("backup", biOptions(fs, ModeBuildIndex))
 	require.NoError(t, err)
-	require.ErrorIs(t, b.CheckJoin(3), ErrNeedsCatchUp)
+	require.ErrorIs(t, b.CheckJoin(3, false), ErrNeedsCatchUp)
 	// Segment 2 without segment 1: its records do not continue the store's.
 	data, err := p.log.ReadSegment(context.Background(), 2, nil)
 	require.NoError(t, err)
 	require.NoError(t, b.WriteSegment(2, data))
 	require.ErrorIs(t, b.ReplaySegment(2), ErrNeedsCatchUp)
 	require.ErrorIs(t, b.ReplaySegment(7), ErrNeedsCatchUp)
-	require.NoError(t, b.CheckJoin(3), "segment 2 is held whole")
-	require.ErrorIs(t, b.CheckJoin(1), ErrCorrupt, "the store is ahead of segment 1")
+	require.NoError(t, b.CheckJoin(3, true), "segment 2 is held whole")
+	require.ErrorIs(t, b.CheckJoin(1, false), ErrCorrupt, "the store is ahead of segment 1")
+	// A prefix of segment 3: the same primary streams it from its start;
+	// a new one may have kept less of it.
+	data, err = p.log.ReadSegment(context.Background(), 3, nil)
+	require.NoError(t, err)
+	require.NoError(t, b.WriteSegment(3, data[:len(data)/2]))
+	require.NoError(t, b.CheckJoin(3, false))
+	require.ErrorIs(t, b.CheckJoin(3, true), ErrNeedsCatchUp)
 	require.NoError(t, b.Close())
 
 	// Only build-index engines replay.
 	require.Error(t, p.ReplaySegment(1))
-	require.Error(t, p.CheckJoin(1))
+	require.Error(t, p.CheckJoin(1, false))
 	require.NoError(t, p.Close())
 	require.ErrorIs(t, (&Options{Mode: ModeBuildIndex + 1}).Validate(), ErrInvalidOptions)
 }
