@@ -205,6 +205,7 @@ var csvColumns = []struct {
 	{"cpu_seconds", func(r *Record) string { return f64(r.CPUSeconds) }},
 	{"cpu_us_per_op", func(r *Record) string { return f64(r.CPUUsPerOp) }},
 	{"rss_bytes", func(r *Record) string { return u64(r.RSSBytes) }},
+	{"net_source", func(r *Record) string { return r.NetSource }},
 	{"net_bytes_sent", func(r *Record) string { return u64(r.NetBytesSent) }},
 	{"net_bytes_received", func(r *Record) string { return u64(r.NetBytesReceived) }},
 	{"net_bytes", func(r *Record) string { return u64(r.NetBytes) }},

@@ -209,6 +209,8 @@ type ProcNode struct {
 	// Net, if not nil, returns the bytes the node's transport has sent and
 	// received.
 	Net func() (sent, received uint64, err error)
+	// NetSource names what Net counts (NodeSample.NetSource).
+	NetSource string
 }
 
 // Name implements Node.
@@ -229,7 +231,7 @@ func (n *ProcNode) Sample() (NodeSample, error) {
 		if err != nil {
 			return s, err
 		}
-		s.NetSent, s.NetReceived = sent, recv
+		s.NetSent, s.NetReceived, s.NetSource = sent, recv, n.NetSource
 	}
 	p, err := ReadProc(n.PID)
 	if err != nil {

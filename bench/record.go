@@ -56,6 +56,10 @@ type Record struct {
 	CPUUsPerOp       float64 `json:"cpu_us_per_op"`
 	RSSBytes         uint64  `json:"rss_bytes"`
 
+	// NetSource says what the network figures count: "" (nothing: an
+	// in-process target) or "replication-payload" (talosd: bytes the
+	// primary wrote into backups' rings, no client traffic, no framing).
+	NetSource        string  `json:"net_source,omitempty"`
 	NetBytesSent     uint64  `json:"net_bytes_sent"`
 	NetBytesReceived uint64  `json:"net_bytes_received"`
 	NetBytes         uint64  `json:"net_bytes"`
@@ -122,7 +126,7 @@ func (r *Record) fillNode(delta NodeSample) {
 		r.RSSBytes = delta.Proc.RSSBytes
 	}
 	r.CPUUsPerOp = CPUMicrosPerOp(r.CPUSeconds, r.Ops)
-	r.NetBytesSent, r.NetBytesReceived = delta.NetSent, delta.NetReceived
+	r.NetBytesSent, r.NetBytesReceived, r.NetSource = delta.NetSent, delta.NetReceived, delta.NetSource
 	r.NetBytes = r.NetBytesSent + r.NetBytesReceived
 	r.NetBytesPerOp = PerOp(float64(r.NetBytes), r.Ops)
 }

@@ -68,6 +68,9 @@ type NodeSample struct {
 	// NetSent and NetReceived are bytes the node's transport sent and
 	// received; zero for in-process targets.
 	NetSent, NetReceived uint64
+	// NetSource says what NetSent and NetReceived count ("" when nothing
+	// is counted), e.g. "replication-payload" for talosd nodes.
+	NetSource string
 }
 
 // StoreIO is file I/O counted by the store, by kind (engine: iostat kinds;
@@ -116,6 +119,7 @@ func (s NodeSample) Sub(before NodeSample) NodeSample {
 		HasProc:     s.HasProc,
 		NetSent:     s.NetSent - before.NetSent,
 		NetReceived: s.NetReceived - before.NetReceived,
+		NetSource:   s.NetSource,
 	}
 }
 

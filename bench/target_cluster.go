@@ -99,6 +99,10 @@ func (o *ClusterOptions) Validate() error {
 	return errors.Join(errs...)
 }
 
+// NetReplicationPayload is the NetSource of talosd nodes: replication
+// payload bytes the primary wrote into backups' rings.
+const NetReplicationPayload = "replication-payload"
+
 // ClusterTarget is a primary and its backups as talosd processes, driven
 // through a Redis-protocol client (go-redis) whose pool holds one
 // connection per runner thread: SET for puts, GET for gets, DEL for
@@ -178,7 +182,7 @@ func OpenCluster(dir string, o ClusterOptions) (*ClusterTarget, error) {
 		return nil, errors.Join(fmt.Errorf("%w: PING primary %s: %w", ErrTarget, t.procs[0].clientAddr, err), t.kill())
 	}
 	for i, p := range t.procs {
-		n := &ProcNode{NodeName: p.name, PID: p.cmd.Process.Pid, StoreIO: t.storeIOFunc(p)}
+		n := &ProcNode{NodeName: p.name, PID: p.cmd.Process.Pid, StoreIO: t.storeIOFunc(p), NetSource: NetReplicationPayload}
 		if i == 0 {
 			n.Net = t.primaryNet
 		} else {

@@ -113,7 +113,7 @@ func TestClusterTargetShipIndex(t *testing.T) {
 			t.Fatalf("%s: primary used no CPU", r.Workload)
 		}
 	}
-	if b.NetBytesReceived == 0 || p.NetBytesSent != b.NetBytesReceived {
+	if b.NetBytesReceived == 0 || p.NetBytesSent != b.NetBytesReceived || b.NetSource != NetReplicationPayload {
 		t.Fatalf("replication bytes: primary sent %d, backup received %d", p.NetBytesSent, b.NetBytesReceived)
 	}
 	for _, name := range []string{"primary", "backup-1"} {
