@@ -81,3 +81,46 @@ func TestCommandCheckShipIndex(t *testing.T) {
 		t.Fatalf("exit %d, stderr %s", code, stderr.String())
 	}
 }
+
+func init() {
+	// A replicating target that cannot run build-index here, over the model
+	// store (whose single node is no backup).
+	RegisterTarget(TargetSpec{Name: "test-no-build-index", Summary: "model map (tests only)",
+		Modes: []string{ModeShipIndex, ModeBuildIndex}, Replicas: []int{1}, Transport: "in-process", Baseline: true,
+		Unavailable: func(o TargetOptions) (string, error) {
+			if o.Mode == ModeBuildIndex {
+				return "no build-index here", nil
+			}
+			return "", nil
+		},
+		Open: func(dir string, o TargetOptions) (Target, error) { return newMemTarget(), nil }})
+}
+
+// A mode the target cannot run is skipped with its reason, and the check
+// says it compared nothing with build-index (and still fails: no backup).
+func TestCommandSkipsUnavailableMode(t *testing.T) {
+	out := t.TempDir()
+	var stdout, stderr bytes.Buffer
+	args := []string{"--targets", "test-no-build-index", "--records", "50", "--ops", "50", "--progress", "never",
+		"--check-ship-index", "--out", out}
+	code := Command(context.Background(), "talosbench", args, &stdout, &stderr)
+	for _, want := range []string{"skipped test-no-build-index in mode build-index: no build-index here",
+		"check-ship-index: build-index is unavailable here", "no ship-index backup record that wrote user bytes"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr.String())
+		}
+	}
+	if code != ExitFailure {
+		t.Fatalf("exit %d, want %d", code, ExitFailure)
+	}
+	var res struct {
+		Skipped []string `json:"skipped"`
+	}
+	b, err := os.ReadFile(filepath.Join(out, "run.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &res); err != nil || len(res.Skipped) != 1 {
+		t.Fatalf("run.json skipped %v, %v:\n%s", res.Skipped, err, b)
+	}
+}
