@@ -65,6 +65,9 @@ type Node struct {
 	sendWait []replication.Message
 	objects  map[objKey]*object
 	edits    map[objKey]*index.VersionEdit
+	// checked: tables whose size and crc32c were verified as they arrived
+	// and which were synced; installing an edit naming them reads nothing.
+	checked  map[uint64]tableSum
 	segments map[uint64][]byte // whole segment objects, to write
 }
 
@@ -206,6 +209,7 @@ func (n *Node) Run(ctx context.Context) error {
 	}()
 	n.objects = map[objKey]*object{}
 	n.edits = map[objKey]*index.VersionEdit{}
+	n.checked = map[uint64]tableSum{}
 	n.segments = map[uint64][]byte{}
 	n.sendFree = n.sendFree[:0]
 	for i := sendSlots - 1; i >= 0; i-- {
@@ -333,13 +337,13 @@ func (n *Node) do(a replication.Action) error {
 	case replication.ActPersistEpoch:
 		return epoch.Store(n.fs, n.dir, a.Epoch)
 	case replication.ActPersistPrefix:
-		return n.db.WriteSegment(a.Seg, n.slot(a.Slot)[:a.To])
+		return n.db.WriteSegmentFrom(a.Seg, n.slot(a.Slot)[:a.To], int(a.From))
 	case replication.ActPersistSegment:
 		data := n.slot(a.Slot)[:a.Length]
 		if got := crc32.Checksum(data, castagnoli); got != a.CRC {
 			return fmt.Errorf("%w: segment %d has crc32c %08x, the primary sealed it with %08x", ErrCorrupt, a.Seg, got, a.CRC)
 		}
-		if err := n.db.WriteSegment(a.Seg, data); err != nil {
+		if err := n.db.WriteSegmentFrom(a.Seg, data, int(a.From)); err != nil {
 			return err
 		}
 		// The primary writes only appended bytes, never the zero padding of a
@@ -361,7 +365,15 @@ func (n *Node) do(a replication.Action) error {
 			return fmt.Errorf("%w: install of %s %d, which never finished", replication.ErrProtocol, a.Kind, a.ID)
 		}
 		delete(n.edits, k)
-		return n.db.InstallEdit(e)
+		if err := n.db.InstallEditChecked(e, func(num, size uint64, crc uint32) bool {
+			return n.checked[num] == tableSum{size, crc}
+		}); err != nil {
+			return err
+		}
+		for _, t := range e.Added {
+			delete(n.checked, t.Meta.Num)
+		}
+		return nil
 	case replication.ActReplaySegment:
 		return n.db.ReplaySegment(a.Seg)
 	case replication.ActReset:
@@ -432,6 +444,7 @@ func (n *Node) finishObject(a replication.Action) error {
 		if err != nil {
 			return fmt.Errorf("sync table %d: %w", a.ID, err)
 		}
+		n.checked[a.ID] = tableSum{a.Length, a.CRC}
 		return nil
 	}
 	if a.Kind == replication.ObjectSegment {
@@ -465,6 +478,13 @@ func (n *Node) discardObjects() {
 	}
 	clear(n.edits)
 	clear(n.segments)
+	clear(n.checked)
+}
+
+// tableSum is a table's size and crc32c.
+type tableSum struct {
+	size uint64
+	crc  uint32
 }
 
 // sendMsg posts m, or queues it until a send buffer is free.

@@ -33,14 +33,19 @@ func (db *DB) CreateTable(num uint64) (vfs.File, error) {
 // with the edit's size and checksum (else ErrCorrupt and nothing changes).
 // The value-log segments its tables point into must have been written
 // (WriteSegment) first. A failure to log the edit stops the engine.
-func (db *DB) InstallEdit(e *index.VersionEdit) error {
+func (db *DB) InstallEdit(e *index.VersionEdit) error { return db.InstallEditChecked(e, nil) }
+
+// InstallEditChecked is InstallEdit for a backup that verified some tables'
+// size and crc32c as they arrived: those are not read back (see
+// index.Index.InstallEditChecked).
+func (db *DB) InstallEditChecked(e *index.VersionEdit, checked index.Checked) error {
 	if db.opts.Mode != ModeShipIndex {
 		return fmt.Errorf("engine: InstallEdit on a %v engine: only ship-index backups install edits", db.opts.Mode)
 	}
 	if db.closed.Load() {
 		return ErrClosed
 	}
-	if err := db.idx.InstallEdit(e); err != nil {
+	if err := db.idx.InstallEditChecked(e, checked); err != nil {
 		return markCorrupt(err)
 	}
 	if e.LastSeq > db.visibleSeq.Load() {
@@ -63,6 +68,16 @@ func (db *DB) WriteSegment(num uint64, data []byte) error {
 		return fmt.Errorf("engine: WriteSegment on a %v engine: only backups receive segments", db.opts.Mode)
 	}
 	return markCorrupt(db.log.WriteSegment(num, data))
+}
+
+// WriteSegmentFrom is WriteSegment when the first from bytes of segment
+// num are already in its file: only the rest is verified and written (see
+// kvsep.Log.WriteSegmentFrom).
+func (db *DB) WriteSegmentFrom(num uint64, data []byte, from int) error {
+	if db.opts.Mode == ModePrimary {
+		return fmt.Errorf("engine: WriteSegmentFrom on a %v engine: only backups receive segments", db.opts.Mode)
+	}
+	return markCorrupt(db.log.WriteSegmentFrom(num, data, from))
 }
 
 // Log returns the value log, for replication: its Buffers (to register

@@ -9,6 +9,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/stretchr/testify/require"
 	"github.com/talos-kv/talos/internal/iostat"
+	"github.com/talos-kv/talos/kvsep"
 )
 
 // biOptions are tinyOptions in mode, with the segment size of a test that
@@ -142,7 +143,12 @@ func TestBuildIndexRefusesGaps(t *testing.T) {
 	// a new one may have kept less of it.
 	data, err = p.log.ReadSegment(context.Background(), 3, nil)
 	require.NoError(t, err)
-	require.NoError(t, b.WriteSegment(3, data[:len(data)/2]))
+	// Backups persist whole frames: cut at the last frame boundary in the
+	// first half (a torn frame is refused as corruption).
+	end, err := kvsep.ScanSegment(data[:len(data)/2], 3, int64(len(data)), 0, false, nil)
+	require.NoError(t, err)
+	require.ErrorIs(t, b.WriteSegment(3, data[:end+8]), ErrCorrupt)
+	require.NoError(t, b.WriteSegment(3, data[:end]))
 	require.NoError(t, b.CheckJoin(3, false))
 	require.ErrorIs(t, b.CheckJoin(3, true), ErrNeedsCatchUp)
 	require.NoError(t, b.Close())

@@ -662,8 +662,8 @@ func (l *Log) WriteSegment(n uint64, data []byte) error {
 	if l.w.started {
 		return fmt.Errorf("kvsep: WriteSegment %06d on a log that appends", n)
 	}
-	if _, err := ScanSegment(data, n, l.size, segmentHeaderLen, int64(len(data)) == l.size, nil); err != nil {
-		return fmt.Errorf("kvsep: received segment %06d: %w", n, err)
+	if err := l.verifyImage(n, data, segmentHeaderLen); err != nil {
+		return err
 	}
 	if l.w.file != nil && l.w.active == n {
 		l.w.file.Close()
@@ -693,6 +693,30 @@ func (l *Log) WriteSegment(n uint64, data []byte) error {
 	if err := l.syncDir(); err != nil {
 		return l.failLocked(err)
 	}
+	l.receivedLocked(n, data)
+	return nil
+}
+
+// verifyImage checks a received image of segment n from offset from: the
+// header and every frame. A sealed image (SegmentSize bytes) must be whole;
+// a shorter one may end in zeros (not yet written) but not in bytes that
+// fail to decode: a backup persists whole frames only.
+func (l *Log) verifyImage(n uint64, data []byte, from int) error {
+	sealed := int64(len(data)) == l.size
+	end, err := ScanSegment(data, n, l.size, from, sealed, nil)
+	if err != nil {
+		return fmt.Errorf("kvsep: received segment %06d from offset %d: %w", n, from, err)
+	}
+	if !sealed && !isZero(data[end:]) {
+		return fmt.Errorf("%w: received segment %06d: bytes after the last whole frame at offset %d", ErrCorrupt, n, end)
+	}
+	return nil
+}
+
+// receivedLocked records that segment n's file now holds data (its image
+// from offset 0): the segment list, the cached reader, and the in-memory
+// image of the newest segment are brought up to date.
+func (l *Log) receivedLocked(n uint64, data []byte) {
 	l.mu.Lock()
 	if i, ok := slices.BinarySearch(l.mu.segments, n); !ok {
 		l.mu.segments = slices.Insert(l.mu.segments, i, n)
@@ -716,6 +740,55 @@ func (l *Log) WriteSegment(n uint64, data []byte) error {
 		l.w.active, l.w.tail = n, end
 		l.setWrittenLocked(end)
 	}
+}
+
+// WriteSegmentFrom is WriteSegment for a backup that already persisted the
+// first from bytes of segment n (from is a frame boundary, the length of
+// its file): only data[from:] is verified and written, in place, and the
+// file synced. Persisting a growing segment prefix thus costs its new bytes
+// only. If the file is not exactly from bytes long (or from is 0), it falls
+// back to WriteSegment.
+func (l *Log) WriteSegmentFrom(n uint64, data []byte, from int) error {
+	name := l.path(n)
+	if from <= segmentHeaderLen || from > len(data) {
+		return l.WriteSegment(n, data)
+	}
+	// Only the backup's one replication goroutine writes segments, so the
+	// file cannot change between this check and the write.
+	if st, err := l.opts.FS.Stat(name); err != nil || st.Size() != int64(from) {
+		return l.WriteSegment(n, data)
+	}
+	l.w.Lock()
+	defer l.w.Unlock()
+	if err := l.checkLocked(); err != nil {
+		return err
+	}
+	if l.w.started {
+		return fmt.Errorf("kvsep: WriteSegmentFrom %06d on a log that appends", n)
+	}
+	if err := l.verifyImage(n, data, from); err != nil {
+		return err
+	}
+	if l.w.file != nil && l.w.active == n {
+		l.w.file.Close()
+		l.w.file = nil
+	}
+	f, err := l.opts.FS.OpenReadWrite(name, vfs.WriteCategoryUnspecified)
+	if err != nil {
+		return l.failLocked(fmt.Errorf("open %s: %w", name, err))
+	}
+	_, err = f.WriteAt(data[from:], int64(from))
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return l.failLocked(fmt.Errorf("write %s at %d: %w", name, from, err))
+	}
+	l.opts.Counters.AddWritten(iostat.Replication, len(data)-from)
+	l.receivedLocked(n, data)
 	return nil
 }
 

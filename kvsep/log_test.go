@@ -9,6 +9,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/stretchr/testify/require"
+	"github.com/talos-kv/talos/internal/iostat"
 )
 
 const testSegSize = 8192
@@ -246,6 +247,49 @@ func TestWriteSegmentBackup(t *testing.T) {
 	b, err = Open("vlog", Options{FS: backup, SegmentSize: testSegSize})
 	require.NoError(t, err)
 	require.Equal(t, want, replayAll(t, b, Pos{Segment: 1}))
+	require.NoError(t, b.Close())
+}
+
+// TestWriteSegmentFrom: persisting a growing prefix writes only the new
+// bytes and ends with the same file as writing the whole image; a file of
+// another length makes it rewrite the image whole.
+func TestWriteSegmentFrom(t *testing.T) {
+	rng := seed(t)
+	primary := vfs.NewMem()
+	l, err := Open("vlog", Options{FS: primary, SegmentSize: testSegSize})
+	require.NoError(t, err)
+	var ends []int
+	seq := uint64(1)
+	for i := 0; i < 5; i++ {
+		_, seq = appendRandom(t, l, rng, seq, 1)
+		require.EqualValues(t, 1, l.End().Segment, "the test wants one segment")
+		ends = append(ends, int(l.End().Offset))
+	}
+	n, active := l.Active()
+	img := append([]byte(nil), active[:ends[len(ends)-1]]...)
+	require.NoError(t, l.Close())
+
+	var c iostat.Counters
+	backup := vfs.NewMem()
+	b, err := Open("vlog", Options{FS: backup, SegmentSize: testSegSize, Counters: &c})
+	require.NoError(t, err)
+	from := 0
+	for _, end := range ends {
+		before := c.Snapshot().Written[iostat.Replication]
+		require.NoError(t, b.WriteSegmentFrom(n, img[:end], from))
+		if from > 0 {
+			require.EqualValues(t, end-from, c.Snapshot().Written[iostat.Replication]-before, "only the new bytes are written")
+		}
+		from = end
+	}
+	require.Equal(t, img, readFile(t, backup, "vlog/"+SegmentFileName(n)))
+	// A stale from (the file is longer) rewrites the image whole.
+	require.NoError(t, b.WriteSegmentFrom(n, img, ends[0]))
+	require.Equal(t, img, readFile(t, backup, "vlog/"+SegmentFileName(n)))
+	// Damage after from is refused.
+	bad := append([]byte(nil), img...)
+	bad[len(bad)-3] ^= 0xff
+	require.Error(t, b.WriteSegmentFrom(n, bad, ends[len(ends)-2]))
 	require.NoError(t, b.Close())
 }
 

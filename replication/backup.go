@@ -17,7 +17,8 @@ const (
 	ActPersistPrefix
 	// ActPersistSegment: check that vlog slot Slot holds Length bytes with
 	// crc32c CRC, write them as segment Seg's file (same number, same
-	// bytes) and sync it.
+	// bytes) and sync it. The first From bytes are already in the file
+	// (earlier ActPersistPrefix): only the rest needs writing.
 	ActPersistSegment
 	// ActReplaySegment: build-index mode; insert segment Seg's records into
 	// the backup's own engine.
@@ -79,6 +80,9 @@ func (a Action) String() string {
 		fmt.Fprintf(&s, " seg=%d slot=%d [%d,%d)", a.Seg, a.Slot, a.From, a.To)
 	case ActPersistSegment:
 		fmt.Fprintf(&s, " seg=%d slot=%d len=%d crc=%08x", a.Seg, a.Slot, a.Length, a.CRC)
+		if a.From > 0 {
+			fmt.Fprintf(&s, " from=%d", a.From)
+		}
 	case ActReplaySegment:
 		fmt.Fprintf(&s, " seg=%d", a.Seg)
 	case ActAppendChunk:
@@ -213,7 +217,7 @@ func (b *Backup) Step(m Message) error {
 		if m.Length < b.durable {
 			return fmt.Errorf("%w: Seal of segment %d at %d bytes, %d already durable", ErrProtocol, m.Seg, m.Length, b.durable)
 		}
-		b.do(Action{Type: ActPersistSegment, Seg: m.Seg, Slot: b.Slot(m.Seg), Length: m.Length, CRC: m.CRC})
+		b.do(Action{Type: ActPersistSegment, Seg: m.Seg, Slot: b.Slot(m.Seg), From: b.durable, Length: m.Length, CRC: m.CRC})
 		if b.cfg.Mode == ModeBuildIndex {
 			b.do(Action{Type: ActReplaySegment, Seg: m.Seg})
 		}
