@@ -76,7 +76,7 @@ func BenchmarkPipelinedGet(b *testing.B) {
 	benchStores(b, func(b *testing.B, s Store) {
 		var batch Batch
 		for i := 0; i < 1000; i++ {
-			batch.Put(metaKey(fmt.Appendf(nil, "key:%d", i)), encodeString([]byte("xxx"), 0))
+			batch.Put(metaKey(fmt.Appendf(nil, "key:%d", i)), encodeString([]byte("val"), 0))
 		}
 		if err := s.Write(&batch); err != nil {
 			b.Fatal(err)
