@@ -237,6 +237,11 @@ func (n *Node) Run(ctx context.Context) error {
 		k, err := conn.Wait(ctx, cs)
 		for _, c := range cs[:k] {
 			if herr := n.handle(c); herr != nil {
+				// A post or repost on a connection the primary closed is a
+				// disconnection like a flushed completion, not a failure.
+				if errors.Is(herr, rdma.ErrConnBroken) && !errors.Is(herr, ErrDisconnected) {
+					herr = fmt.Errorf("%w %s: %w", ErrDisconnected, n.opts.Primary, herr)
+				}
 				if !errors.Is(herr, ErrDisconnected) {
 					n.sendError(herr)
 				}
