@@ -174,6 +174,7 @@ func clusterUp(ctx context.Context, c clusterConfig, stdout, stderr io.Writer) e
 			n.name = "primary"
 		}
 		n.cmd = exec.Command(self, n.args...)
+		n.cmd.SysProcAttr = childAttrs()
 		n.cmd.Stdout = &prefixWriter{w: stderr, prefix: n.name + " | ", mu: &logMu}
 		n.cmd.Stderr = n.cmd.Stdout
 		if err := n.cmd.Start(); err != nil {

@@ -356,6 +356,12 @@ func (n *nodeStore) Close() error {
 	case n.mu.back != nil:
 		n.mu.runCancel()
 		<-n.mu.runDone
+		// Persist what was received but not yet made durable (under ack
+		// memory the primary acknowledged it), so the directory holds every
+		// acknowledged write after a clean stop.
+		if err := n.mu.back.PrepareTakeover(); err != nil {
+			errs = append(errs, fmt.Errorf("persisting the received tail: %w", err))
+		}
 		errs = append(errs, n.mu.back.Close())
 	case n.mu.db != nil:
 		if err := n.mu.db.Flush(context.Background()); err != nil {

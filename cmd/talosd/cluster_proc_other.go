@@ -1,0 +1,11 @@
+//go:build !linux
+
+package main
+
+import "syscall"
+
+// childAttrs puts a node in its own process group, so a terminal's Ctrl-C
+// reaches only cluster up, which stops the nodes in order (primary first).
+func childAttrs() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Setpgid: true}
+}
