@@ -1,6 +1,7 @@
 package backup
 
 import (
+	"bytes"
 	"fmt"
 
 	"github.com/talos-kv/talos/kvsep"
@@ -23,7 +24,7 @@ func (n *Node) PrepareTakeover() error {
 		return nil // never welcomed: nothing received
 	}
 	buf := n.slot(n.sm.Slot(seg))
-	if isZero(buf[:16]) {
+	if bytes.Count(buf[:16], []byte{0}) == 16 {
 		return nil // no byte of the segment arrived
 	}
 	end, err := kvsep.ScanSegment(buf, seg, int64(n.geo.SegmentSize), 0, false, nil)
@@ -41,13 +42,4 @@ func (n *Node) PrepareTakeover() error {
 	}
 	n.opts.Logger.Info("persisted the received tail for takeover", "segment", seg, "bytes", end)
 	return nil
-}
-
-func isZero(b []byte) bool {
-	for _, c := range b {
-		if c != 0 {
-			return false
-		}
-	}
-	return true
 }

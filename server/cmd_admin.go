@@ -14,14 +14,14 @@ func cmdPromote(c *client, _ [][]byte) {
 		return
 	}
 	if err := c.srv.opts.Promote(); err != nil {
-		c.w.Error("ERR promotion failed: " + oneLine(err.Error()))
+		c.w.Error("ERR promotion failed: " + OneLine(err.Error()))
 		return
 	}
 	c.w.OK()
 }
 
-// oneLine keeps an error message on one RESP line.
-func oneLine(s string) string {
+// OneLine keeps a message on one RESP (or INFO) line: CR and LF become spaces.
+func OneLine(s string) string {
 	b := []byte(s)
 	for i, ch := range b {
 		if ch == '\r' || ch == '\n' {

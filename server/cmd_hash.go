@@ -19,20 +19,8 @@ func init() {
 	)
 }
 
-// getHash looks key up for a hash read; it answers the error cases itself
-// and then returns ok=false.
-func (c *client) getHash(key []byte) (m meta, found, ok bool) {
-	m, found, err := c.lookup(key)
-	if err != nil {
-		c.storeError(err)
-		return meta{}, false, false
-	}
-	if found && m.typ != typeHash {
-		c.w.Error(errWrongType)
-		return meta{}, false, false
-	}
-	return m, found, true
-}
+// getHash looks key up for a hash read (see getTyped).
+func (c *client) getHash(key []byte) (m meta, found, ok bool) { return c.getTyped(key, typeHash) }
 
 // hashField reads one field of the hash m of key.
 func (s *Server) hashField(key []byte, m meta, field []byte) (value []byte, found bool, err error) {

@@ -25,15 +25,18 @@ func init() {
 	)
 }
 
-// getString looks key up for a string read; it answers the error cases
+// getString looks key up for a string read (see getTyped).
+func (c *client) getString(key []byte) (m meta, found, ok bool) { return c.getTyped(key, typeString) }
+
+// getTyped looks key up for a read of type typ; it answers the error cases
 // (store failure, wrong type) itself and then returns ok=false.
-func (c *client) getString(key []byte) (m meta, found, ok bool) {
+func (c *client) getTyped(key []byte, typ byte) (m meta, found, ok bool) {
 	m, found, err := c.lookup(key)
 	if err != nil {
 		c.storeError(err)
 		return meta{}, false, false
 	}
-	if found && m.typ != typeString {
+	if found && m.typ != typ {
 		c.w.Error(errWrongType)
 		return meta{}, false, false
 	}

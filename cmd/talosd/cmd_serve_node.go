@@ -318,7 +318,7 @@ func (n *nodeStore) replicationLines() []string {
 		add("talos_epoch", n.mu.back.Epoch())
 		add("talos_replicating_from", n.mu.back.Primary())
 		if n.mu.replErr != nil {
-			add("talos_replication_error", oneLine(n.mu.replErr.Error()))
+			add("talos_replication_error", server.OneLine(n.mu.replErr.Error()))
 		}
 	default:
 		add("connected_slaves", 0)
@@ -331,16 +331,6 @@ func b2i(b bool) int {
 		return 1
 	}
 	return 0
-}
-
-func oneLine(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if c == '\r' || c == '\n' {
-			b[i] = ' '
-		}
-	}
-	return string(b)
 }
 
 // Close shuts the node down: a primary flushes, ships its last tables and
