@@ -72,8 +72,21 @@ func (db *DB) filterGCLocked(gc *gcRewrite) (*kvsep.Records, error) {
 // index counts) is at least GC.MinGarbageRatio, most garbage first,
 // re-appends the values keys still point at, makes them durable, records
 // the segments' deletion in a version edit and deletes their files once no
-// reader can need them. The background goroutine calls it; tests may too.
+// reader can need them. It flushes the memtable after rewriting, so that
+// the space comes back within the call; the background goroutine does not
+// (see runGC).
 func (db *DB) RunGC(ctx context.Context) (GCResult, error) {
+	return db.runGC(ctx, true)
+}
+
+// runGC is one GC pass. With flush false the collected segments are deleted
+// once a natural flush carries the index checkpoint past their rewrites:
+// forcing a flush on every pass made many small L0 tables, and each L0
+// compaction then rewrote L1 for a fraction of its size (measured: the
+// primary's compaction writes were 2.5-4x a build-index backup's for the
+// same flushed bytes). The space a collected segment holds is reclaimed at
+// most one memtable later.
+func (db *DB) runGC(ctx context.Context, flush bool) (GCResult, error) {
 	var res GCResult
 	if db.opts.Mode != ModePrimary {
 		return res, ErrReadOnly
@@ -94,7 +107,7 @@ func (db *DB) RunGC(ctx context.Context) (GCResult, error) {
 		res.Segments = append(res.Segments, n)
 		db.gcStats.segments.Add(1)
 	}
-	if len(res.Segments) > 0 {
+	if flush && len(res.Segments) > 0 {
 		// Flush so that the checkpoint passes the rewrites now rather than
 		// at the next natural flush: the space is reclaimed in this pass.
 		if err := db.idx.Flush(ctx); err != nil {
@@ -345,7 +358,7 @@ func (db *DB) gcLoop() {
 		case <-t.C:
 		case <-db.gcKick:
 		}
-		res, err := db.RunGC(ctx)
+		res, err := db.runGC(ctx, false)
 		switch {
 		case err == nil:
 		case errors.Is(err, ErrClosed), errors.Is(err, ErrStopped), errors.Is(err, context.Canceled):

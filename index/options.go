@@ -64,11 +64,16 @@ type Options struct {
 	// GrowthFactor is the size ratio between adjacent levels. Zero: 10; valid 4..16.
 	GrowthFactor int
 	// BaseLevelSize is the target size of L1; Ln's target is
-	// BaseLevelSize * GrowthFactor^(n-1). Zero: 64 MiB.
+	// BaseLevelSize * GrowthFactor^(n-1). Zero: MemtableSize *
+	// L0CompactionThreshold (RocksDB's advice for max_bytes_for_level_base),
+	// so that one L0 compaction moves about as much as L1 holds instead of
+	// rewriting an L1 many times larger than its input.
 	BaseLevelSize int64
 	// NumLevels counts L0..L(n-1). Zero: 7.
 	NumLevels int
-	// TargetFileSize: compaction output is split at this size. Zero: 8 MiB.
+	// TargetFileSize: compaction output is split at this size. Zero:
+	// BaseLevelSize/4, at most 8 MiB, so that L1 has several files to
+	// pick from and one L1 compaction overlaps a small part of L2.
 	TargetFileSize int64
 	// MaxConcurrentCompactions bounds background compactions. Zero: 1.
 	MaxConcurrentCompactions int
@@ -164,13 +169,13 @@ func (o *Options) EnsureDefaults() {
 		o.GrowthFactor = 10
 	}
 	if o.BaseLevelSize == 0 {
-		o.BaseLevelSize = 64 << 20
+		o.BaseLevelSize = o.MemtableSize * int64(o.L0CompactionThreshold)
 	}
 	if o.NumLevels == 0 {
 		o.NumLevels = 7
 	}
 	if o.TargetFileSize == 0 {
-		o.TargetFileSize = 8 << 20
+		o.TargetFileSize = min(8<<20, o.BaseLevelSize/4)
 	}
 	if o.MaxConcurrentCompactions == 0 {
 		o.MaxConcurrentCompactions = 1
