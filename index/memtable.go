@@ -13,51 +13,122 @@ import (
 // publishes it with an atomic store into its predecessors, bottom level
 // first, so a reader sees either the old or the new list at every level.
 //
-// Nodes, keys and values live in arena chunks of bytes that hold no Go
-// pointers (links are 32-bit arena offsets), so the garbage collector never
-// scans a memtable. Nothing is freed until the whole memtable is dropped.
+// A node is two pieces in two arenas. The search walks only towers: a
+// tower holds the first eight key bytes, the links and a reference to the
+// entry, which holds the rest (trailer, key, value). Towers are small
+// (24 bytes for most nodes) and sit together, so the part of the list a
+// search touches stays in the CPU caches and TLB far longer than it would
+// if every step also dragged a value past; the entry is read only when
+// two keys share their first eight bytes.
+//
+//	tower (8-aligned, never straddles a 64-byte line):
+//	+--------+---------+--------+---------+-----+-----------+
+//	| prefix | entry   | height | next[0] | ... | next[h-1] |
+//	| u64    | ref u32 | u32    | ref u32 |     | ref u32   |
+//	+--------+---------+--------+---------+-----+-----------+
+//
+//	entry (8-aligned):
+//	+---------+--------+----------+-----+-------+
+//	| trailer | keyLen | valueLen | key | value |
+//	| u64     | u32    | u32      |     |       |
+//	+---------+--------+----------+-----+-------+
+//
+// Both arenas are chunks of bytes that hold no Go pointers (references are
+// 32-bit offsets), so the garbage collector never scans a memtable.
+// Nothing is freed until the whole memtable is dropped.
 type memtable struct {
-	head   uint32 // offset of the head node
+	head   uint32 // reference of the head tower
 	height atomic.Int32
 	size   atomic.Int64 // approximate memory use in bytes
 
-	// chunks[i] is published (atomically) before any node in it is linked.
-	chunks [memMaxChunks]atomic.Pointer[[]byte]
+	towers  arena
+	entries arena
 
 	// Writer-only state (read by flush after the memtable is immutable,
 	// ordered by Index.applyMu / Index.mu).
-	rnd      uint64
-	chunk    uint32 // index of the chunk being filled
-	chunkOff uint32 // bytes used in it
-	chunkCap uint32 // its size
-	entries  uint64
-	minSeq   uint64
-	maxSeq   uint64
-	end      LogPos
-	hasEnd   bool
-	id       uint64
+	rnd    uint64
+	count  uint64
+	minSeq uint64
+	maxSeq uint64
+	end    LogPos
+	hasEnd bool
+	id     uint64
 }
 
-// Arena references: the top bits select the chunk, the low memChunkShift
-// bits are the offset inside it. Zero is nil.
+// arena is a bump allocator over chunks. References: the top bits select
+// the chunk, the low memChunkShift bits are the offset inside it; zero is
+// nil. Only the writer allocates; chunks[i] is published (atomically)
+// before anything in it is linked, so readers may resolve any reference
+// they were handed.
+type arena struct {
+	chunks [memMaxChunks]atomic.Pointer[[]byte]
+	chunk  uint32 // index of the chunk being filled
+	off    uint32 // bytes used in it
+	cap    uint32 // its size
+}
+
 const (
-	memMaxHeight  = 20
-	memChunkShift = 22
-	memChunkSize  = 1 << memChunkShift // 4 MiB
-	memMaxChunks  = 1 << (32 - memChunkShift)
-	memNodeHeader = 28 // prefix 8, trailer 8, keyLen 4, valueLen 4, height 4
+	memMaxHeight   = 20
+	memChunkShift  = 22
+	memChunkSize   = 1 << memChunkShift // 4 MiB
+	memMaxChunks   = 1 << (32 - memChunkShift)
+	memTowerHeader = 16 // prefix 8, entry ref 4, height 4
+	memEntryHeader = 16 // trailer 8, keyLen 4, valueLen 4
+	memCacheLine   = 64
 )
 
-// newMemtable returns an empty memtable whose first arena chunk is sized
-// for sizeHint bytes (at most 4 MiB; more chunks follow as needed).
+// init gives the arena its first chunk of size bytes. Offset 0 stays
+// unused so that reference 0 is nil.
+func (a *arena) init(size int64) {
+	c := make([]byte, size)
+	a.chunks[0].Store(&c)
+	a.cap = uint32(size)
+	a.off = memCacheLine
+}
+
+// alloc returns a reference to size fresh bytes (size a multiple of 8).
+// With line set, a block of at most a cache line does not straddle one.
+func (a *arena) alloc(size uint32, line bool) uint32 {
+	off := a.off
+	if line && size <= memCacheLine && off&(memCacheLine-1)+size > memCacheLine {
+		off = (off + memCacheLine - 1) &^ (memCacheLine - 1)
+	}
+	if uint64(off)+uint64(size) > uint64(a.cap) {
+		a.chunk++
+		if a.chunk >= memMaxChunks {
+			panic("index: memtable arena exhausted (1024 chunks)")
+		}
+		// A block larger than a chunk gets a chunk of its own, starting at
+		// offset 0; the next block starts a new chunk.
+		n := max(uint32(memChunkSize), size)
+		c := make([]byte, n)
+		a.chunks[a.chunk].Store(&c)
+		off = 0
+		a.cap = n
+	}
+	ref := a.chunk<<memChunkShift | off
+	a.off = off + size
+	if a.off > memChunkSize {
+		a.off = a.cap // oversized: the chunk is full
+	}
+	return ref
+}
+
+// at returns the bytes from ref to the end of its chunk.
+func (a *arena) at(ref uint32) []byte {
+	c := *a.chunks[ref>>memChunkShift].Load()
+	return c[ref&(memChunkSize-1):]
+}
+
+// newMemtable returns an empty memtable whose first arena chunks are sized
+// for sizeHint bytes of entries (at most 4 MiB each; more chunks follow as
+// needed).
 func newMemtable(id uint64, sizeHint int64) *memtable {
 	m := &memtable{rnd: 0x9e3779b97f4a7c15 ^ (id + 1), id: id}
-	first := min(int64(memChunkSize), max(64<<10, sizeHint+sizeHint/4))
-	c := make([]byte, first)
-	m.chunks[0].Store(&c)
-	m.chunkCap = uint32(first)
-	m.chunkOff = 8 // offset 0 is nil
-	m.head = m.allocNode(memMaxHeight, nil, nil, 0, 0)
+	m.entries.init(min(int64(memChunkSize), max(64<<10, sizeHint+sizeHint/4)))
+	m.towers.init(min(int64(memChunkSize), max(16<<10, sizeHint/4)))
+	m.head = m.towers.alloc(memTowerHeader+4*memMaxHeight, false)
+	putU32(m.towers.at(m.head)[12:], memMaxHeight)
 	m.height.Store(1)
 	return m
 }
@@ -76,82 +147,51 @@ func keyPrefix(key []byte) uint64 {
 	return binary.BigEndian.Uint64(b[:])
 }
 
-// node returns the bytes of the node at ref (from its start to the end of
-// its chunk).
-func (m *memtable) node(ref uint32) []byte {
-	c := *m.chunks[ref>>memChunkShift].Load()
-	return c[ref&(memChunkSize-1):]
+func putU32(b []byte, v uint32) { *(*uint32)(unsafe.Pointer(&b[0])) = v }
+func putU64(b []byte, v uint64) { *(*uint64)(unsafe.Pointer(&b[0])) = v }
+
+func towerPrefix(t []byte) uint64 { return *(*uint64)(unsafe.Pointer(&t[0])) }
+func towerEntry(t []byte) uint32  { return *(*uint32)(unsafe.Pointer(&t[8])) }
+
+func towerNext(t []byte, level int) uint32 {
+	return atomic.LoadUint32((*uint32)(unsafe.Pointer(&t[memTowerHeader+4*level])))
 }
 
-func nodePrefix(n []byte) uint64  { return *(*uint64)(unsafe.Pointer(&n[0])) }
-func nodeTrailer(n []byte) uint64 { return *(*uint64)(unsafe.Pointer(&n[8])) }
-func nodeHeight(n []byte) uint32  { return *(*uint32)(unsafe.Pointer(&n[24])) }
+func setTowerNext(t []byte, level int, ref uint32) {
+	atomic.StoreUint32((*uint32)(unsafe.Pointer(&t[memTowerHeader+4*level])), ref)
+}
+
+// entry returns the entry of the tower at ref.
+func (m *memtable) entry(ref uint32) []byte {
+	return m.entries.at(towerEntry(m.towers.at(ref)))
+}
+
+// nodeTrailer, nodeKey and nodeValue read an entry (what get returns).
+func nodeTrailer(n []byte) uint64 { return *(*uint64)(unsafe.Pointer(&n[0])) }
 
 func nodeKey(n []byte) []byte {
-	kl := *(*uint32)(unsafe.Pointer(&n[16]))
-	off := memNodeHeader + 4*nodeHeight(n)
-	return n[off : off+kl : off+kl]
+	kl := *(*uint32)(unsafe.Pointer(&n[8]))
+	return n[memEntryHeader : memEntryHeader+kl : memEntryHeader+kl]
 }
 
 func nodeValue(n []byte) []byte {
-	kl := *(*uint32)(unsafe.Pointer(&n[16]))
-	vl := *(*uint32)(unsafe.Pointer(&n[20]))
-	off := memNodeHeader + 4*nodeHeight(n) + kl
+	kl := *(*uint32)(unsafe.Pointer(&n[8]))
+	vl := *(*uint32)(unsafe.Pointer(&n[12]))
+	off := memEntryHeader + kl
 	return n[off : off+vl : off+vl]
 }
 
-func nodeNext(n []byte, level int) uint32 {
-	return atomic.LoadUint32((*uint32)(unsafe.Pointer(&n[memNodeHeader+4*level])))
-}
-
-func setNodeNext(n []byte, level int, ref uint32) {
-	atomic.StoreUint32((*uint32)(unsafe.Pointer(&n[memNodeHeader+4*level])), ref)
-}
-
-// allocNode copies a node into the arena and returns its reference. Only
-// the writer calls it.
-func (m *memtable) allocNode(height int, key, value []byte, trailer, prefix uint64) uint32 {
-	size := uint32(memNodeHeader + 4*height + len(key) + len(value))
-	size = (size + 7) &^ 7
-	if uint64(m.chunkOff)+uint64(size) > uint64(m.chunkCap) {
-		m.chunk++
-		if m.chunk >= memMaxChunks {
-			panic("index: memtable arena exhausted (1024 chunks)")
-		}
-		// An entry larger than a chunk gets a chunk of its own, starting
-		// at offset 0; the next entry starts a new chunk.
-		n := max(uint32(memChunkSize), size)
-		c := make([]byte, n)
-		m.chunks[m.chunk].Store(&c)
-		m.chunkOff = 0
-		m.chunkCap = n
-	}
-	ref := m.chunk<<memChunkShift | m.chunkOff
-	m.chunkOff += size
-	if m.chunkOff > memChunkSize {
-		m.chunkOff = m.chunkCap // oversized: the chunk is full
-	}
-	n := m.node(ref)
-	*(*uint64)(unsafe.Pointer(&n[0])) = prefix
-	*(*uint64)(unsafe.Pointer(&n[8])) = trailer
-	*(*uint32)(unsafe.Pointer(&n[16])) = uint32(len(key))
-	*(*uint32)(unsafe.Pointer(&n[20])) = uint32(len(value))
-	*(*uint32)(unsafe.Pointer(&n[24])) = uint32(height)
-	off := memNodeHeader + 4*height
-	copy(n[off:], key)
-	copy(n[off+len(key):], value)
-	return ref
-}
-
-// cmpNode orders (key with prefix p, trailer) against node n: user key
-// ascending, trailer descending.
-func cmpNode(key []byte, p uint64, trailer uint64, n []byte) int {
-	if np := nodePrefix(n); p != np {
-		if p < np {
+// cmpTower orders (key with prefix p, trailer) against the node of tower
+// t: user key ascending, trailer descending. It reads the node's entry
+// only when the prefixes are equal.
+func (m *memtable) cmpTower(key []byte, p uint64, trailer uint64, t []byte) int {
+	if tp := towerPrefix(t); p != tp {
+		if p < tp {
 			return -1
 		}
 		return 1
 	}
+	n := m.entries.at(towerEntry(t))
 	if c := bytes.Compare(key, nodeKey(n)); c != 0 {
 		return c
 	}
@@ -179,28 +219,35 @@ func (m *memtable) randomHeight() int {
 	return h
 }
 
+// findLess fills prev[level] with the last tower before (key, trailer) at
+// each level below the list's height h, and returns h.
+func (m *memtable) findLess(key []byte, p, trailer uint64, prev *[memMaxHeight]uint32) int {
+	h := int(m.height.Load())
+	x := m.head
+	xt := m.towers.at(x)
+	for level := h - 1; level >= 0; level-- {
+		for {
+			nx := towerNext(xt, level)
+			if nx == 0 {
+				break
+			}
+			nt := m.towers.at(nx)
+			if m.cmpTower(key, p, trailer, nt) <= 0 {
+				break
+			}
+			x, xt = nx, nt
+		}
+		prev[level] = x
+	}
+	return h
+}
+
 // add inserts one entry. Only the single writer calls it.
 func (m *memtable) add(seq uint64, kind Kind, key, value []byte) {
 	trailer := makeTrailer(seq, kind)
 	p := keyPrefix(key)
 	var prev [memMaxHeight]uint32
-	h := int(m.height.Load())
-	x := m.head
-	xn := m.node(x)
-	for level := h - 1; level >= 0; level-- {
-		for {
-			nx := nodeNext(xn, level)
-			if nx == 0 {
-				break
-			}
-			nn := m.node(nx)
-			if cmpNode(key, p, trailer, nn) <= 0 {
-				break
-			}
-			x, xn = nx, nn
-		}
-		prev[level] = x
-	}
+	h := m.findLess(key, p, trailer, &prev)
 	height := m.randomHeight()
 	if height > h {
 		for level := h; level < height; level++ {
@@ -208,78 +255,95 @@ func (m *memtable) add(seq uint64, kind Kind, key, value []byte) {
 		}
 		m.height.Store(int32(height))
 	}
-	ref := m.allocNode(height, key, value, trailer, p)
-	n := m.node(ref)
+
+	esize := (uint32(memEntryHeader+len(key)+len(value)) + 7) &^ 7
+	eref := m.entries.alloc(esize, false)
+	n := m.entries.at(eref)
+	putU64(n[0:], trailer)
+	putU32(n[8:], uint32(len(key)))
+	putU32(n[12:], uint32(len(value)))
+	copy(n[memEntryHeader:], key)
+	copy(n[memEntryHeader+len(key):], value)
+
+	tsize := (uint32(memTowerHeader+4*height) + 7) &^ 7
+	ref := m.towers.alloc(tsize, true)
+	t := m.towers.at(ref)
+	putU64(t[0:], p)
+	putU32(t[8:], eref)
+	putU32(t[12:], uint32(height))
 	for level := 0; level < height; level++ {
-		setNodeNext(n, level, nodeNext(m.node(prev[level]), level))
+		setTowerNext(t, level, towerNext(m.towers.at(prev[level]), level))
 	}
 	for level := 0; level < height; level++ {
-		setNodeNext(m.node(prev[level]), level, ref)
+		setTowerNext(m.towers.at(prev[level]), level, ref)
 	}
-	if m.entries == 0 || seq < m.minSeq {
+	if m.count == 0 || seq < m.minSeq {
 		m.minSeq = seq
 	}
 	if seq > m.maxSeq {
 		m.maxSeq = seq
 	}
-	m.entries++
-	m.size.Add(int64(memNodeHeader + 4*height + len(key) + len(value)))
+	m.count++
+	m.size.Add(int64(tsize + esize))
 }
 
-// seekGE returns the first node at or after (key, trailer), or 0.
+// seekGE returns the tower of the first node at or after (key, trailer),
+// or 0.
 func (m *memtable) seekGE(key []byte, trailer uint64) uint32 {
 	p := keyPrefix(key)
-	xn := m.node(m.head)
+	xt := m.towers.at(m.head)
 	for level := int(m.height.Load()) - 1; level >= 0; level-- {
 		for {
-			nx := nodeNext(xn, level)
+			nx := towerNext(xt, level)
 			if nx == 0 {
 				break
 			}
-			nn := m.node(nx)
-			if cmpNode(key, p, trailer, nn) <= 0 {
+			nt := m.towers.at(nx)
+			if m.cmpTower(key, p, trailer, nt) <= 0 {
 				break
 			}
-			xn = nn
+			xt = nt
 		}
 	}
-	return nodeNext(xn, 0)
+	return towerNext(xt, 0)
 }
 
-// get returns the node of the newest version of key with seq <= seq.
+// get returns the entry of the newest version of key with seq <= seq.
 func (m *memtable) get(key []byte, seq uint64) (n []byte, ok bool) {
 	ref := m.seekGE(key, makeTrailer(seq, 0xff))
 	if ref == 0 {
 		return nil, false
 	}
-	n = m.node(ref)
+	n = m.entry(ref)
 	if !bytes.Equal(nodeKey(n), key) {
 		return nil, false
 	}
 	return n, true
 }
 
-func (m *memtable) empty() bool { return nodeNext(m.node(m.head), 0) == 0 }
+func (m *memtable) empty() bool { return towerNext(m.towers.at(m.head), 0) == 0 }
 
 // memIter walks a memtable in order. It implements internalIter.
 type memIter struct {
 	m   *memtable
-	ref uint32
-	n   []byte
+	ref uint32 // tower of the current node, 0 when exhausted
+	t   []byte // that tower
+	n   []byte // its entry
 }
 
 func (it *memIter) set(ref uint32) {
 	it.ref = ref
 	if ref != 0 {
-		it.n = it.m.node(ref)
+		it.t = it.m.towers.at(ref)
+		it.n = it.m.entries.at(towerEntry(it.t))
 	} else {
-		it.n = nil
+		it.t, it.n = nil, nil
 	}
 }
 
-func (it *memIter) first()            { it.set(nodeNext(it.m.node(it.m.head), 0)) }
+func (it *memIter) first()            { it.set(towerNext(it.m.towers.at(it.m.head), 0)) }
 func (it *memIter) seekGE(key []byte) { it.set(it.m.seekGE(key, makeTrailer(maxSeq, 0xff))) }
-func (it *memIter) next()             { it.set(nodeNext(it.n, 0)) }
+func (it *memIter) next()             { it.set(towerNext(it.t, 0)) }
 func (it *memIter) valid() bool       { return it.ref != 0 }
 func (it *memIter) key() []byte       { return nodeKey(it.n) }
 func (it *memIter) trailer() uint64   { return nodeTrailer(it.n) }

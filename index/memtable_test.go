@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"sync"
 	"testing"
+	"unsafe"
 
 	"github.com/stretchr/testify/require"
 )
@@ -86,4 +87,74 @@ func TestMemtableConcurrentReaders(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
+}
+
+// TestMemtablePrefixTies orders keys that the eight-byte tower prefix cannot
+// tell apart (shared prefixes, short keys padded with zeros, zero bytes),
+// which the comparison must settle from the entries.
+func TestMemtablePrefixTies(t *testing.T) {
+	seed := uint64(7)
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, seed))
+	m := newMemtable(0, 1<<10)
+	keys := map[string]uint64{}
+	var seq uint64
+	for range 5000 {
+		var k []byte
+		switch rng.IntN(4) {
+		case 0:
+			k = fmt.Appendf(nil, "user0000%d", rng.IntN(500))
+		case 1:
+			k = []byte("ab\x00\x00\x00\x00\x00\x00"[:rng.IntN(9)])
+		case 2:
+			k = append([]byte("abc"), make([]byte, rng.IntN(12))...)
+		default:
+			k = []byte{byte(rng.IntN(3)), 0, byte(rng.IntN(2))}
+		}
+		seq++
+		m.add(seq, KindSet, k, fmt.Appendf(nil, "%d", seq))
+		keys[string(k)] = seq
+	}
+	for k, s := range keys {
+		n, ok := m.get([]byte(k), maxSeq)
+		require.True(t, ok, "%q", k)
+		require.Equal(t, s, nodeTrailer(n)>>8, "%q", k)
+		require.Equal(t, fmt.Sprint(s), string(nodeValue(n)), "%q", k)
+		// An older snapshot never sees a newer version.
+		if n, ok := m.get([]byte(k), s-1); ok {
+			require.Less(t, nodeTrailer(n)>>8, s)
+		}
+	}
+	it := &memIter{m: m}
+	var pk []byte
+	var pt uint64
+	count := 0
+	for it.first(); it.valid(); it.next() {
+		if count > 0 {
+			require.Negative(t, cmpInternal(pk, pt, it.key(), it.trailer()), "%q/%d then %q/%d", pk, pt, it.key(), it.trailer())
+		}
+		pk, pt = append(pk[:0], it.key()...), it.trailer()
+		count++
+	}
+	require.Equal(t, int(seq), count)
+}
+
+// TestMemtableTowersInLine checks that no tower of at most a cache line
+// straddles two lines, and that every tower's height fits.
+func TestMemtableTowersInLine(t *testing.T) {
+	m := newMemtable(0, 1<<10)
+	for i := range uint64(50000) {
+		m.add(i+1, KindSet, fmt.Appendf(nil, "%x", i*0x9e3779b97f4a7c15), nil)
+	}
+	for ref := towerNext(m.towers.at(m.head), 0); ref != 0; {
+		tw := m.towers.at(ref)
+		h := *(*uint32)(unsafe.Pointer(&tw[12]))
+		require.True(t, h >= 1 && h <= memMaxHeight, "height %d", h)
+		size := (memTowerHeader + 4*h + 7) &^ 7
+		if size <= memCacheLine {
+			off := ref & (memChunkSize - 1)
+			require.LessOrEqual(t, off%memCacheLine+size, uint32(memCacheLine), "tower at %#x of %d bytes", ref, size)
+		}
+		ref = towerNext(tw, 0)
+	}
 }
