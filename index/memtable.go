@@ -15,23 +15,33 @@ import (
 //
 // A node is two pieces in two arenas. The search walks only towers: a
 // tower holds the first eight key bytes, the links and a reference to the
-// entry, which holds the rest (trailer, key, value). Towers are small
-// (24 bytes for most nodes) and sit together, so the part of the list a
-// search touches stays in the CPU caches and TLB far longer than it would
-// if every step also dragged a value past; the entry is read only when
-// two keys share their first eight bytes.
+// entry, which holds the rest (trailer, key, value). Towers are small (32
+// bytes for half the nodes, at most a line for all but 1 in 16) and sit
+// together, so the part of the list a search touches stays in the CPU
+// caches and TLB far longer than it would if every step also dragged a
+// value past; an entry is read only when two keys share their first eight
+// bytes. Beside each link a tower keeps the prefix of the node it links
+// to, so the writer decides "stop here" from the tower it stands on
+// without loading the next one (readers never read those prefixes: they
+// are not published atomically with the link).
 //
-//	tower (8-aligned, never straddles a 64-byte line):
-//	+--------+---------+--------+---------+-----+-----------+
-//	| prefix | entry   | height | next[0] | ... | next[h-1] |
-//	| u64    | ref u32 | u32    | ref u32 |     | ref u32   |
-//	+--------+---------+--------+---------+-----+-----------+
+//	tower (8-aligned; one of at most 64 bytes never straddles a line):
+//	+--------+---------+--------+---------+-----+-----------+-----+
+//	| prefix | entry   | height | next[0] | ... | next[h-1] | pad |
+//	| u64    | ref u32 | u32    | ref u32 |     | ref u32   | to 8|
+//	+--------+---------+--------+---------+-----+-----------+-----+
+//	| prefix of next[0] u64 | ... | prefix of next[h-1] u64 |
+//	+-----------------------+-----+-------------------------+
 //
 //	entry (8-aligned):
 //	+---------+--------+----------+-----+-------+
 //	| trailer | keyLen | valueLen | key | value |
 //	| u64     | u32    | u32      |     |       |
 //	+---------+--------+----------+-----+-------+
+//
+// Heights are drawn with p = 1/2 (Pebble's arenaskl uses 1/e): with the
+// prefixes beside the links a level costs about one tower load, and the
+// lower levels, which miss the caches, are the ones that count.
 //
 // Both arenas are chunks of bytes that hold no Go pointers (references are
 // 32-bit offsets), so the garbage collector never scans a memtable.
@@ -127,7 +137,7 @@ func newMemtable(id uint64, sizeHint int64) *memtable {
 	m := &memtable{rnd: 0x9e3779b97f4a7c15 ^ (id + 1), id: id}
 	m.entries.init(min(int64(memChunkSize), max(64<<10, sizeHint+sizeHint/4)))
 	m.towers.init(min(int64(memChunkSize), max(16<<10, sizeHint/4)))
-	m.head = m.towers.alloc(memTowerHeader+4*memMaxHeight, false)
+	m.head = m.towers.alloc(towerSize(memMaxHeight), false)
 	putU32(m.towers.at(m.head)[12:], memMaxHeight)
 	m.height.Store(1)
 	return m
@@ -159,6 +169,23 @@ func towerNext(t []byte, level int) uint32 {
 
 func setTowerNext(t []byte, level int, ref uint32) {
 	atomic.StoreUint32((*uint32)(unsafe.Pointer(&t[memTowerHeader+4*level])), ref)
+}
+
+// towerPrefixesOff is where a tower of height h keeps its successors'
+// prefixes, and towerSize its size.
+func towerPrefixesOff(h uint32) uint32 { return memTowerHeader + (4*h+7)&^7 }
+func towerSize(h uint32) uint32        { return towerPrefixesOff(h) + 8*h }
+
+// towerNextPrefix is the prefix of the successor at level. Only the writer
+// reads or writes it.
+func towerNextPrefix(t []byte, level int) uint64 {
+	h := *(*uint32)(unsafe.Pointer(&t[12]))
+	return *(*uint64)(unsafe.Pointer(&t[towerPrefixesOff(h)+8*uint32(level)]))
+}
+
+func setTowerNextPrefix(t []byte, level int, p uint64) {
+	h := *(*uint32)(unsafe.Pointer(&t[12]))
+	*(*uint64)(unsafe.Pointer(&t[towerPrefixesOff(h)+8*uint32(level)])) = p
 }
 
 // entry returns the entry of the tower at ref.
@@ -206,15 +233,15 @@ func (m *memtable) cmpTower(key []byte, p uint64, trailer uint64, t []byte) int 
 }
 
 func (m *memtable) randomHeight() int {
-	// xorshift64*; a level is added with probability 1/4.
+	// xorshift64*; a level is added with probability 1/2.
 	m.rnd ^= m.rnd >> 12
 	m.rnd ^= m.rnd << 25
 	m.rnd ^= m.rnd >> 27
 	r := m.rnd * 2685821657736338717
 	h := 1
-	for h < memMaxHeight && r&3 == 0 {
+	for h < memMaxHeight && r&1 == 0 {
 		h++
-		r >>= 2
+		r >>= 1
 	}
 	return h
 }
@@ -231,8 +258,12 @@ func (m *memtable) findLess(key []byte, p, trailer uint64, prev *[memMaxHeight]u
 			if nx == 0 {
 				break
 			}
+			fp := towerNextPrefix(xt, level)
+			if p < fp {
+				break
+			}
 			nt := m.towers.at(nx)
-			if m.cmpTower(key, p, trailer, nt) <= 0 {
+			if p == fp && m.cmpTower(key, p, trailer, nt) <= 0 {
 				break
 			}
 			x, xt = nx, nt
@@ -265,17 +296,21 @@ func (m *memtable) add(seq uint64, kind Kind, key, value []byte) {
 	copy(n[memEntryHeader:], key)
 	copy(n[memEntryHeader+len(key):], value)
 
-	tsize := (uint32(memTowerHeader+4*height) + 7) &^ 7
+	tsize := towerSize(uint32(height))
 	ref := m.towers.alloc(tsize, true)
 	t := m.towers.at(ref)
 	putU64(t[0:], p)
 	putU32(t[8:], eref)
 	putU32(t[12:], uint32(height))
 	for level := 0; level < height; level++ {
-		setTowerNext(t, level, towerNext(m.towers.at(prev[level]), level))
+		pt := m.towers.at(prev[level])
+		setTowerNext(t, level, towerNext(pt, level))
+		setTowerNextPrefix(t, level, towerNextPrefix(pt, level))
 	}
 	for level := 0; level < height; level++ {
-		setTowerNext(m.towers.at(prev[level]), level, ref)
+		pt := m.towers.at(prev[level])
+		setTowerNextPrefix(pt, level, p)
+		setTowerNext(pt, level, ref)
 	}
 	if m.count == 0 || seq < m.minSeq {
 		m.minSeq = seq

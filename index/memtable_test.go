@@ -140,7 +140,8 @@ func TestMemtablePrefixTies(t *testing.T) {
 }
 
 // TestMemtableTowersInLine checks that no tower of at most a cache line
-// straddles two lines, and that every tower's height fits.
+// straddles two lines, that every tower's height fits, and that the
+// prefix a tower keeps beside each link is that of the linked node.
 func TestMemtableTowersInLine(t *testing.T) {
 	m := newMemtable(0, 1<<10)
 	for i := range uint64(50000) {
@@ -150,10 +151,15 @@ func TestMemtableTowersInLine(t *testing.T) {
 		tw := m.towers.at(ref)
 		h := *(*uint32)(unsafe.Pointer(&tw[12]))
 		require.True(t, h >= 1 && h <= memMaxHeight, "height %d", h)
-		size := (memTowerHeader + 4*h + 7) &^ 7
+		size := towerSize(h)
 		if size <= memCacheLine {
 			off := ref & (memChunkSize - 1)
 			require.LessOrEqual(t, off%memCacheLine+size, uint32(memCacheLine), "tower at %#x of %d bytes", ref, size)
+		}
+		for level := range int(h) {
+			if next := towerNext(tw, level); next != 0 {
+				require.Equal(t, towerPrefix(m.towers.at(next)), towerNextPrefix(tw, level))
+			}
 		}
 		ref = towerNext(tw, 0)
 	}
