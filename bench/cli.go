@@ -22,7 +22,7 @@ const (
 	ExitInterrupted = 130
 )
 
-// The --quick profile: Load A then Run A, S and L mixes, every registered
+// The --quick profile: Load A then Run A, S and MD mixes, every registered
 // target (talosd clusters with two backups, in every mode talosd runs, with
 // small memtables and segments), growth factor 10, 20 000 records, 10 000
 // operations, four threads (a cluster's client is latency-bound: four
@@ -82,7 +82,7 @@ func Command(ctx context.Context, name string, args []string, stdout, stderr io.
 		check     = fs.Bool("check-ship-index", false, "fail (exit 1) unless every ship-index backup read no bytes for index maintenance and had lower I/O amplification than its build-index counterpart (needs a replicated target run in both modes; when talosd cannot run build-index, says so and checks only the first condition)")
 		talosd    = fs.String("talosd", "", "talosd binary for the cluster targets (talosd, talosd-rdma); empty: built once with go build ./cmd/talosd from the Talos module the current directory is in")
 		small     = fs.Bool("small", false, "run talosd clusters with small memtables ("+smallMemtable+") and value-log segments ("+smallSegment+") so that short runs flush and compact")
-		quick     = fs.Bool("quick", false, fmt.Sprintf("quick profile (under 60 s on two cores): load-a,a with mixes S,L on the default targets, %d records, %d operations, %d threads; talosd clusters with 2 backups and --small; options given explicitly win", quickRecords, quickOps, quickThreads))
+		quick     = fs.Bool("quick", false, fmt.Sprintf("quick profile (under 60 s on two cores): load-a,a with mixes S,MD on the default targets, %d records, %d operations, %d threads; talosd clusters with 2 backups and --small; options given explicitly win", quickRecords, quickOps, quickThreads))
 	)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: %s [options]\n\n%s", name, commandHelp)
@@ -102,7 +102,7 @@ func Command(ctx context.Context, name string, args []string, stdout, stderr io.
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if *quick {
-		for flagName, v := range map[string]string{"workloads": "load-a,a", "mixes": "S,L",
+		for flagName, v := range map[string]string{"workloads": "load-a,a", "mixes": "S,MD",
 			"records": strconv.Itoa(quickRecords), "ops": strconv.Itoa(quickOps), "threads": strconv.Itoa(quickThreads), "growth-factors": "10",
 			"small": "true"} {
 			if !set[flagName] {

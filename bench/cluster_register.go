@@ -13,8 +13,8 @@ import (
 // Sizes a talosd cluster runs with when TargetOptions.Small is set (the
 // --quick profile): a short run then still flushes and compacts.
 const (
-	smallMemtable = "1MiB"
-	smallSegment  = "256KiB"
+	smallMemtable = "256KiB"
+	smallSegment  = "64KiB"
 )
 
 // ClusterSpec returns the spec of a local talosd cluster over transport

@@ -157,7 +157,7 @@ func serveSettings() []setting {
 	g, st = integer("growth-factor", func(c *serveConfig) *int { return &c.Engine.GrowthFactor })
 	add("growth-factor", "engine.growth_factor", "LSM level size ratio, 4..16", g, st)
 	g, st = str(func(c *serveConfig) *string { return &c.Engine.MemtableSize })
-	add("memtable-size", "engine.memtable_size", "memtable size before it is flushed, 1MiB..4GiB (e.g. 64MiB)", g, st)
+	add("memtable-size", "engine.memtable_size", "memtable size before it is flushed, 256KiB..4GiB (e.g. 64MiB)", g, st)
 	g, st = str(func(c *serveConfig) *string { return &c.Engine.SegmentSize })
 	add("segment-size", "engine.segment_size", "value-log segment size: a power of two, 64KiB..1GiB", g, st)
 	g, st = str(func(c *serveConfig) *string { return &c.Engine.ValueThreshold })
@@ -372,7 +372,7 @@ func (c *serveConfig) validate() (resolved, error) {
 	if g := c.Engine.GrowthFactor; g < 4 || g > 16 {
 		bad("growth-factor", "engine.growth_factor", g, "want an integer from 4 to 16")
 	}
-	size("memtable-size", "engine.memtable_size", c.Engine.MemtableSize, 1<<20, 4<<30, &r.memtableSize)
+	size("memtable-size", "engine.memtable_size", c.Engine.MemtableSize, 256<<10, 4<<30, &r.memtableSize)
 	size("segment-size", "engine.segment_size", c.Engine.SegmentSize, 64<<10, 1<<30, &r.segmentSize)
 	if s := r.segmentSize; s != 0 && (s&(s-1) != 0 || s%int64(os.Getpagesize()) != 0) {
 		bad("segment-size", "engine.segment_size", c.Engine.SegmentSize, fmt.Sprintf("must be a power of two and a multiple of the page size (%d)", os.Getpagesize()))

@@ -54,7 +54,7 @@ func TestServeRejectsBadSettings(t *testing.T) {
 		{"bad peer", append(base, "--peers", "nope"), []string{`invalid --peers (config peers) "nope": want host:port`}},
 		{"growth factor range", append(base, "--growth-factor", "3"), []string{`invalid --growth-factor (config engine.growth_factor) "3": want an integer from 4 to 16`}},
 		{"growth factor text", append(base, "--growth-factor", "ten"), []string{`--growth-factor "ten": not an integer`}},
-		{"memtable size", append(base, "--memtable-size", "12parsecs"), []string{`invalid --memtable-size (config engine.memtable_size) "12parsecs": want a size from 1MiB to 4GiB`}},
+		{"memtable size", append(base, "--memtable-size", "12parsecs"), []string{`invalid --memtable-size (config engine.memtable_size) "12parsecs": want a size from 256KiB to 4GiB`}},
 		{"segment size", append(base, "--segment-size", "3MiB"), []string{"must be a power of two"}},
 		{"value threshold", append(base, "--value-threshold", "1MiB"), []string{`invalid --value-threshold (config engine.value_threshold) "1MiB": want a size from 0B to 64KiB`}},
 		{"sync", append(base, "--sync", "sometimes"), []string{`invalid --sync (config engine.sync) "sometimes": want always, interval or never`}},
