@@ -91,6 +91,11 @@ func (x *Index) compact(c *compaction) error {
 		}
 	}
 	delta := segDelta{}
+	unref := func(kind Kind, v []byte) { x.addRef(delta, kind, v, -1) }
+	// The filter runs on every entry the shadowing rules keep; a deleted
+	// entry becomes a tombstone at its seq, or nothing at the bottom
+	// (filter.go, doc.go invariant 9). Flushes never filter.
+	filter := x.newCompactionFilter(c)
 	var (
 		b       *tableBuilder
 		outputs []TableMeta
@@ -114,6 +119,12 @@ func (x *Index) compact(c *compaction) error {
 	}
 	err := compactEntries(m, c.snaps, c.bottom,
 		func(k []byte, tr uint64, v []byte) error {
+			if filter != nil {
+				var keep bool
+				if tr, v, keep = filter.apply(k, tr, v, unref); !keep {
+					return nil
+				}
+			}
 			if b != nil && b.estimatedSize() >= uint64(x.opts.TargetFileSize) && !bytes.Equal(k, lastKey) {
 				if err := finish(); err != nil {
 					return err
@@ -132,7 +143,7 @@ func (x *Index) compact(c *compaction) error {
 			}
 			return nil
 		},
-		func(kind Kind, v []byte) { x.addRef(delta, kind, v, -1) })
+		unref)
 	if err == nil {
 		err = finish()
 	}
@@ -167,6 +178,10 @@ func (x *Index) compact(c *compaction) error {
 		x.mu.m.Compactions++
 		x.mu.m.CompactionBytesIn += inBytes
 		x.mu.m.CompactionBytesOut += outBytes
+		if filter != nil {
+			x.mu.m.FilterTombstoned += filter.tombstoned
+			x.mu.m.FilterDropped += filter.dropped
+		}
 		for i, o := range outputs {
 			x.mu.tables[o.Num].deletions = dels[i]
 		}

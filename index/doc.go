@@ -93,10 +93,31 @@
 //     every running compaction.
 //  7. SegmentLive is the sum of ValueRef over every set entry in the live
 //     tables: flushes add what they write, compactions subtract what they
-//     drop, edits carry the deltas, DeletedSegments drops entries.
+//     drop or the compaction filter deletes, edits carry the deltas,
+//     DeletedSegments drops entries.
 //  8. Memory is bounded: MakeRoom blocks the writer while
 //     MaxImmutableMemtables memtables await flush or L0 has
 //     L0StopThreshold tables, and delays it ~1ms past L0SlowdownThreshold.
+//  9. Compaction filter: only a compaction that rewrites entries consults
+//     Options.CompactionFilter (never a flush, never a trivial move, and an
+//     index without one, such as a ship-index backup's, never filters),
+//     and only about set entries that invariant 4 keeps. A deleted entry
+//     is written as a tombstone with the entry's own seq, which hides
+//     exactly the older versions the entry hid, so no older version below
+//     it (in this compaction's older snapshot stripes or in lower levels)
+//     is ever resurrected; it is dropped outright only where such a
+//     tombstone would itself be dropped (no table below the output
+//     overlaps the compaction and no open snapshot is older than the
+//     entry). Readers at a seq below the entry's see what they saw before.
+//     Readers at or above it, including open snapshots (the filter is told
+//     when one reads the entry: FilterEntry.Snapshot), see no value there:
+//     for an entry whose absolute expiry time has passed, that is what
+//     every reader already answered, since readers treat expired entries
+//     as absent at any seq, so the deletion changes no read. A filter
+//     whose decision depends on other keys' newest state must keep entries
+//     a snapshot reads. The value bytes a deleted entry pointed at stop
+//     counting in SegmentLive (invariant 7); Metrics counts deleted entries
+//     (FilterTombstoned, FilterDropped).
 //
 // # Concurrency
 //
@@ -120,6 +141,23 @@
 // directory: its tables and levels are then the primary's, byte for byte.
 // At Open, table files no version names (for example tables that were
 // being received when a backup stopped) are removed.
+//
+// # Compaction filter
+//
+// Options.CompactionFilter is a factory: each compaction that rewrites
+// entries asks it for an EntryFilter (CompactionInfo: input level, whether
+// it is at the bottom) and calls that filter, on the compaction's
+// goroutine, in key order, for every set entry it keeps:
+//
+//	merged inputs -> shadowing (invariant 4) -> filter -> keep as is
+//	                                                   -> tombstone, same seq
+//	                                                   -> nothing (bottom,
+//	                                                      no older snapshot)
+//
+// The filter runs with no index lock held; it may read the index but must
+// not wait for compactions (see EntryFilter). Entries in tables that are
+// moved without a rewrite are filtered when a later compaction rewrites
+// them.
 //
 // # I/O attribution
 //

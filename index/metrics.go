@@ -8,6 +8,8 @@ type Metrics struct {
 	TrivialMoves       uint64
 	CompactionBytesIn  uint64 // table bytes read by compactions
 	CompactionBytesOut uint64 // table bytes written by compactions
+	FilterTombstoned   uint64 // set entries Options.CompactionFilter deleted, written as tombstones
+	FilterDropped      uint64 // set entries Options.CompactionFilter deleted, dropped outright (bottom)
 	WriteStalls        uint64 // times MakeRoom blocked
 	WriteSlowdowns     uint64 // times MakeRoom delayed a writer
 	ManifestRollovers  uint64

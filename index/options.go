@@ -91,6 +91,16 @@ type Options struct {
 	// segment over the live tree (flush adds, compaction subtracts what it
 	// drops) and records the deltas in each version edit. Zero: no accounting.
 	ValueRef func(value []byte) (segment uint64, bytes int64, ok bool)
+	// CompactionFilter, if set, is called when a compaction starts
+	// rewriting entries (not for trivial moves, never for flushes) and
+	// returns the filter of that compaction's entries, or nil for none. The
+	// filter sees every set entry the compaction would keep and may delete
+	// it: the entry becomes a tombstone with the same seq, or is dropped
+	// outright at the bottom when no snapshot is older (see FilterDecision
+	// and doc.go, invariant 9). The factory may be called from several
+	// compaction goroutines at once. Zero: no filtering. An index whose
+	// tables must stay another index's (a ship-index backup) leaves it zero.
+	CompactionFilter func(info CompactionInfo) EntryFilter
 	// Listener receives events. Zero: none.
 	Listener Listener
 	// Logger receives background errors and notable events. Zero: discard.
