@@ -92,6 +92,9 @@ func WriteReport(w io.Writer, res *Result, cmdline []string, plots []string) err
 		b.WriteString("\n")
 	}
 	b.WriteString(publishedFigures + "\n")
+	writeRunRatios(&b, res.Records)
+	writeReplicationCost(&b, res.Records)
+	writeTargets(&b, res.Records)
 
 	if len(plots) > 0 {
 		b.WriteString("## Plots\n\n")

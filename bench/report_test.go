@@ -34,3 +34,34 @@ func TestReportPeerGoals(t *testing.T) {
 		}
 	}
 }
+
+// The targets section derives each verdict from known records.
+func TestReportTargets(t *testing.T) {
+	rec := func(mode, node string, r int, opsPerSec, cpu, net float64, read, written uint64) Record {
+		return Record{Target: "talosd", Workload: "load-a", Mix: "MD", Mode: mode, Replicas: r, GrowthFactor: 10,
+			Node: node, OpsPerSec: opsPerSec, CPUUsPerOp: cpu, NetBytesPerOp: net,
+			UserBytesWritten: 1000, BytesRead: read, BytesWritten: written, IOAmplification: IOAmplification(read, written, 1000)}
+	}
+	recs := []Record{
+		rec(ModeShipIndex, "primary", 0, 1000, 50, 0, 0, 3000),
+		rec(ModeShipIndex, "primary", 2, 900, 60, 1200, 0, 3000),
+		rec(ModeShipIndex, "backup-1", 2, 900, 10, 600, 0, 2000),
+		rec(ModeBuildIndex, "primary", 2, 700, 60, 1000, 0, 3000),
+		rec(ModeBuildIndex, "backup-1", 2, 700, 20, 500, 1500, 2500),
+	}
+	var b strings.Builder
+	writeTargets(&b, recs)
+	writeReplicationCost(&b, recs)
+	out := b.String()
+	for _, want := range []string{
+		"| MD | 10 | 2 | backup I/O amplification, build / ship (whole run) | 2.00x | >= 4.0x | NOT met |",
+		"| MD | 10 | 2 | backup CPU per op, build / ship (phases that write) | 2.00x | >= 3.0x | NOT met |",
+		"| MD | 10 | 2 | network per op, ship / build | 1.20x | <= 1.3x | met |",
+		"| MD | 10 | 2 | ship-index throughput with 2 backups / none | 0.90x | >= 0.8x | met |",
+		"| load-a | MD | 10 | build-index | 2 | 700 | 1000 | 0.70x |",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+}

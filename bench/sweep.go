@@ -161,8 +161,11 @@ func (c *Config) plan() ([]runPlan, error) {
 		}
 		for _, gf := range c.GrowthFactors {
 			for _, mix := range c.Mixes {
-				for _, mode := range modes {
+				for mi, mode := range modes {
 					for _, r := range reps {
+						if r == 0 && mi > 0 {
+							continue // without backups the modes are the same store: run it once
+						}
 						plans = append(plans, runPlan{spec: spec, gf: gf, mix: mix, mode: mode, replicas: r})
 					}
 				}

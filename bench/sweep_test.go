@@ -197,3 +197,20 @@ func TestDescribeMachine(t *testing.T) {
 		t.Fatalf("machine %+v", m)
 	}
 }
+
+// Without backups both modes are the same store: the sweep runs it once.
+func TestPlanRunsNoBackupsOnce(t *testing.T) {
+	c := &Config{Targets: []string{"talosd"}, Replicas: []int{0, 2}, Modes: []string{ModeShipIndex, ModeBuildIndex}}
+	c.EnsureDefaults()
+	plans, err := c.plan()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range plans {
+		got = append(got, fmt.Sprintf("%s/%d", p.mode, p.replicas))
+	}
+	if want := "[ship-index/0 ship-index/2 build-index/2]"; fmt.Sprint(got) != want {
+		t.Fatalf("plans %v, want %s", got, want)
+	}
+}
