@@ -256,9 +256,10 @@ func (x *Index) WaitIdle(ctx context.Context) error {
 }
 
 // CompactAll flushes, then rewrites every level in turn into the next one,
-// down to the last level, whatever the scores: afterwards all data is in
-// the last level, with shadowed versions and tombstones dropped (except
-// what open snapshots need). For tests, benchmarks and maintenance.
+// down to the last level, whatever the scores, and the last level whole:
+// afterwards all data is in the last level, with shadowed versions,
+// tombstones and what the compaction filter deletes dropped (except what
+// open snapshots need). For tests, benchmarks and maintenance.
 func (x *Index) CompactAll(ctx context.Context) error {
 	if err := x.Flush(ctx); err != nil {
 		return err
@@ -308,16 +309,26 @@ func (x *Index) CompactAll(ctx context.Context) error {
 }
 
 // pickAllLocked returns a compaction of every table of level l with the
-// tables they overlap in l+1, or nil if l is empty. No compaction may be
-// running.
+// tables they overlap in l+1, or nil if l is empty. Into the last level it
+// takes every table of the last level, so that the last step of CompactAll
+// rewrites all of it, even tables nothing above overlaps (an empty l then
+// rewrites the last level in place): versions kept for snapshots since
+// closed, and entries the compaction filter now deletes, go too. No
+// compaction may be running.
 func (x *Index) pickAllLocked(l int) *compaction {
 	v := x.mu.v
-	if len(v.levels[l]) == 0 {
+	last := len(v.levels) - 1
+	if len(v.levels[l]) == 0 && (l+1 != last || len(v.levels[last]) == 0) {
 		return nil
 	}
 	start := append([]*table(nil), v.levels[l]...)
-	lo, hi := hull(start)
-	next := v.overlapping(l+1, lo, hi)
+	var next []*table
+	if l+1 == last {
+		next = append([]*table(nil), v.levels[last]...)
+	} else {
+		lo, hi := hull(start)
+		next = v.overlapping(l+1, lo, hi)
+	}
 	c := &compaction{level: l, inputs: [2][]*table{start, next}, v: v}
 	c.lo, c.hi = hull(append(append([]*table(nil), start...), next...))
 	c.bottom = true
