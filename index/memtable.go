@@ -96,9 +96,10 @@ func (a *arena) init(size int64) {
 	a.off = memCacheLine
 }
 
-// alloc returns a reference to size fresh bytes (size a multiple of 8).
+// alloc returns a reference to size fresh bytes (size a multiple of 8) and
+// the bytes it used up, counting the padding skipped before the block.
 // With line set, a block of at most a cache line does not straddle one.
-func (a *arena) alloc(size uint32, line bool) uint32 {
+func (a *arena) alloc(size uint32, line bool) (ref, used uint32) {
 	off := a.off
 	if line && size <= memCacheLine && off&(memCacheLine-1)+size > memCacheLine {
 		off = (off + memCacheLine - 1) &^ (memCacheLine - 1)
@@ -116,12 +117,16 @@ func (a *arena) alloc(size uint32, line bool) uint32 {
 		off = 0
 		a.cap = n
 	}
-	ref := a.chunk<<memChunkShift | off
+	ref = a.chunk<<memChunkShift | off
+	used = size
+	if off > a.off {
+		used += off - a.off
+	}
 	a.off = off + size
 	if a.off > memChunkSize {
 		a.off = a.cap // oversized: the chunk is full
 	}
-	return ref
+	return ref, used
 }
 
 // at returns the bytes from ref to the end of its chunk.
@@ -137,7 +142,7 @@ func newMemtable(id uint64, sizeHint int64) *memtable {
 	m := &memtable{rnd: 0x9e3779b97f4a7c15 ^ (id + 1), id: id}
 	m.entries.init(min(int64(memChunkSize), max(64<<10, sizeHint+sizeHint/4)))
 	m.towers.init(min(int64(memChunkSize), max(16<<10, sizeHint/4)))
-	m.head = m.towers.alloc(towerSize(memMaxHeight), false)
+	m.head, _ = m.towers.alloc(towerSize(memMaxHeight), false)
 	putU32(m.towers.at(m.head)[12:], memMaxHeight)
 	m.height.Store(1)
 	return m
@@ -288,7 +293,7 @@ func (m *memtable) add(seq uint64, kind Kind, key, value []byte) {
 	}
 
 	esize := (uint32(memEntryHeader+len(key)+len(value)) + 7) &^ 7
-	eref := m.entries.alloc(esize, false)
+	eref, eused := m.entries.alloc(esize, false)
 	n := m.entries.at(eref)
 	putU64(n[0:], trailer)
 	putU32(n[8:], uint32(len(key)))
@@ -297,7 +302,7 @@ func (m *memtable) add(seq uint64, kind Kind, key, value []byte) {
 	copy(n[memEntryHeader+len(key):], value)
 
 	tsize := towerSize(uint32(height))
-	ref := m.towers.alloc(tsize, true)
+	ref, tused := m.towers.alloc(tsize, true)
 	t := m.towers.at(ref)
 	putU64(t[0:], p)
 	putU32(t[8:], eref)
@@ -319,7 +324,7 @@ func (m *memtable) add(seq uint64, kind Kind, key, value []byte) {
 		m.maxSeq = seq
 	}
 	m.count++
-	m.size.Add(int64(tsize + esize))
+	m.size.Add(int64(tused + eused))
 }
 
 // seekGE returns the tower of the first node at or after (key, trailer),
