@@ -41,9 +41,15 @@
 // (engine.DB.CheckJoin), else the node stops with an error wrapping
 // engine.ErrNeedsCatchUp; a store holding part of the segment being filled
 // is refused too when the primary is a new one (a newer epoch), since its
-// records there may lie beyond what the new primary kept. Since the
-// primary's value-log GC deletions are not forwarded in this mode, a
-// build-index backup deletes no segment.
+// records there may lie beyond what the new primary kept. The backup runs
+// no value-log GC: it follows the primary's. SegmentGone names a segment
+// the primary collected and the log position after its rewrites; the
+// engine deletes its copy once its own checkpoint passes that position
+// (engine.DB.DropSegmentAfter, replication invariant 9), and Close flushes
+// first when such deletions wait (engine.DB.FinishDrops), since the
+// waiting list is not persisted. A backup that stops uncleanly between a
+// SegmentGone and its flush keeps that segment file (it is harmless: no
+// visible entry points into it, and the primary will not repeat it).
 //
 // Invariants:
 //  1. Actions run in the order the state machine returns them; any failed

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/talos-kv/talos/engine"
+	"github.com/talos-kv/talos/kvsep"
 	"github.com/talos-kv/talos/index"
 	"github.com/talos-kv/talos/internal/epoch"
 	"github.com/talos-kv/talos/rdma"
@@ -175,6 +176,12 @@ func (n *Node) Close() error {
 	}
 	n.vlog, n.chunks, n.recv, n.send = nil, nil, nil, nil
 	if n.db != nil {
+		if n.opts.Mode == replication.ModeBuildIndex && n.db.Err() == nil {
+			// Segments the primary dropped that wait for this store's
+			// checkpoint are remembered in memory only: flush so that
+			// they go now rather than stay for good.
+			errs = append(errs, n.db.FinishDrops(context.Background()))
+		}
 		errs = append(errs, n.db.Close())
 		n.setDB(nil)
 	}
@@ -381,6 +388,8 @@ func (n *Node) do(a replication.Action) error {
 		return nil
 	case replication.ActReplaySegment:
 		return n.db.ReplaySegment(a.Seg)
+	case replication.ActDropSegment:
+		return n.db.DropSegmentAfter(a.ID, kvsep.Pos{Segment: a.Seg, Offset: a.Offset})
 	case replication.ActReset:
 		return n.reset()
 	case replication.ActWriteSegment:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/talos-kv/talos/index"
@@ -22,9 +23,13 @@ import (
 // replayed frame, always inside a persisted segment, so Open replays the
 // persisted segments past it, as a primary does.
 //
-// Value-log GC never runs on a build-index engine and it deletes no
-// segment: a primary's GC deletions are not forwarded in this mode, so a
-// build-index backup keeps every segment it received.
+// Value-log GC never runs on a build-index engine. It follows its
+// primary's instead: DropSegmentAfter names a segment the primary's GC
+// deleted and the log position after its live values' rewrites; the
+// engine records the deletion in its own manifest and deletes the file
+// once its own index checkpoint has passed that position (the logs are
+// byte-identical, so by then the rewrites are replayed and flushed and no
+// visible entry points into the segment).
 
 // ErrNeedsCatchUp: a build-index engine was asked to continue from a
 // segment or sequence number it does not reach; it lacks part of the
@@ -108,7 +113,54 @@ func (db *DB) ReplaySegment(num uint64) error {
 	if err != nil && !errors.Is(err, ErrClosed) && !errors.Is(err, ErrNeedsCatchUp) {
 		return db.fail(markCorrupt(err))
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	// Flushes since the last replay may have moved the checkpoint past
+	// the rewrites of segments the primary dropped.
+	return db.dropCollected()
+}
+
+// DropSegmentAfter deletes segment num, which the primary's GC deleted,
+// once this engine's index checkpoint has passed after: at once if it
+// already has, else after a later ReplaySegment finds it has. The deletion
+// is recorded in the manifest before the file goes. ModeBuildIndex only.
+func (db *DB) DropSegmentAfter(num uint64, after kvsep.Pos) error {
+	if db.opts.Mode != ModeBuildIndex {
+		return fmt.Errorf("engine: DropSegmentAfter on a %v engine: only build-index backups follow a primary's GC", db.opts.Mode)
+	}
+	if db.closed.Load() {
+		return ErrClosed
+	}
+	if err := db.Err(); err != nil {
+		return err
+	}
+	if !slices.Contains(db.log.Segments(), num) {
+		return nil // already gone: deletion is idempotent
+	}
+	if !db.log.IsSealed(num) {
+		return fmt.Errorf("%w: the primary dropped segment %06d, which this store is still receiving", ErrCorrupt, num)
+	}
+	db.readers.Lock()
+	for _, a := range db.readers.awaiting {
+		if a.num == num {
+			db.readers.Unlock()
+			return nil // told twice (a reconnect): once is enough
+		}
+	}
+	db.readers.awaiting = append(db.readers.awaiting, awaitSegment{num: num, end: after})
+	db.readers.Unlock()
+	return db.dropCollected()
+}
+
+// dropCollected records and deletes the dropped segments whose position
+// the checkpoint has passed.
+func (db *DB) dropCollected() error {
+	if err := db.recordCollected(); err != nil {
+		return err
+	}
+	db.removeReadySegments(false)
+	return nil
 }
 
 // CheckJoin reports whether a build-index engine can follow a primary
@@ -172,3 +224,31 @@ func (db *DB) holdsFrames(seg uint64) bool {
 }
 
 var errStopScan = errors.New("engine: scan stopped")
+
+// FinishDrops, when segments the primary dropped wait for the checkpoint,
+// replays what is persisted of the segment being received, flushes the
+// memtable and deletes the segments the checkpoint then passes. The waiting list
+// lives in memory: a build-index backup calls it before Close so that the
+// segments do not outlive a restart. ModeBuildIndex only.
+func (db *DB) FinishDrops(ctx context.Context) error {
+	if db.opts.Mode != ModeBuildIndex {
+		return fmt.Errorf("engine: FinishDrops on a %v engine: only build-index backups follow a primary's GC", db.opts.Mode)
+	}
+	db.readers.Lock()
+	waiting := len(db.readers.awaiting)
+	db.readers.Unlock()
+	if waiting == 0 {
+		return nil
+	}
+	// The rewrites may lie in the segment still being received: replay
+	// what of it is persisted (frames already applied are skipped).
+	if active, _ := db.log.Active(); active != 0 {
+		if err := db.ReplaySegment(active); err != nil {
+			return err
+		}
+	}
+	if err := db.Flush(ctx); err != nil {
+		return err
+	}
+	return db.dropCollected()
+}

@@ -205,3 +205,67 @@ func TestBuildIndexCrash(t *testing.T) {
 	}
 	require.NoError(t, p.Close())
 }
+
+// TestBuildIndexFollowsPrimaryGC: a build-index engine told of the
+// primary's GC deletions (DropSegmentAfter with the primary's checkpoint)
+// deletes its copies once its own checkpoint passes them, keeps every
+// value readable, and its store checks clean and reopens.
+func TestBuildIndexFollowsPrimaryGC(t *testing.T) {
+	seed := uint64(20261123)
+	rng := rand.New(rand.NewPCG(seed, seed))
+	fs := vfs.NewMem()
+	po := biOptions(fs, ModePrimary)
+	var dropped []uint64
+	po.Listener.SegmentDeleted = func(n uint64) { dropped = append(dropped, n) }
+	p, err := Open("primary", po)
+	require.NoError(t, err)
+	b, err := Open("backup", biOptions(fs, ModeBuildIndex))
+	require.NoError(t, err)
+	require.NoError(t, b.CheckJoin(1, true))
+
+	model := map[string]string{}
+	next := uint64(1)
+	told := 0
+	for i := range 12000 {
+		k := fmt.Sprintf("key-%04d", rng.IntN(400))
+		v := fmt.Sprintf("%s-v%d-%s", k, i, make([]byte, 100+rng.IntN(200)))
+		require.NoError(t, p.Put([]byte(k), []byte(v)))
+		model[k] = v
+		if i%1000 == 999 {
+			next = shipSegments(t, p, b, next, false)
+			_, err := p.RunGC(context.Background())
+			require.NoError(t, err)
+			// As on the wire: the Seal of every segment the GC could
+			// collect precedes its SegmentGone.
+			next = shipSegments(t, p, b, next, false)
+			after := kvsep.Pos(p.Index().Checkpoint())
+			for ; told < len(dropped); told++ {
+				require.NoError(t, b.DropSegmentAfter(dropped[told], after))
+			}
+		}
+	}
+	require.NotEmpty(t, dropped, "seed %d: the primary's GC deleted nothing", seed)
+	shipSegments(t, p, b, next, true)
+	// The backup's checkpoint passes every position once it flushes; the
+	// next replay (here of the active segment again, a no-op) deletes.
+	require.NoError(t, b.Flush(context.Background()))
+	active, _ := b.log.Active()
+	require.NoError(t, b.ReplaySegment(active))
+	held := b.log.Segments()
+	for _, n := range dropped {
+		require.NotContains(t, held, n, "seed %d: segment %d the primary dropped is still on the backup", seed, n)
+	}
+	require.Zero(t, b.Metrics().IO.Read[iostat.GC], "a build-index engine reads nothing for GC")
+	checkModel(t, b, model, seed, "build-index after GC")
+	require.NoError(t, p.Close())
+	require.NoError(t, b.Close())
+
+	rep, err := Check(fs, "backup")
+	require.NoError(t, err, "seed %d", seed)
+	require.True(t, rep.OK(), "seed %d: %v", seed, rep)
+	b, err = Open("backup", biOptions(fs, ModeBuildIndex))
+	require.NoError(t, err)
+	checkModel(t, b, model, seed, "build-index after GC, reopened")
+	require.ErrorIs(t, b.DropSegmentAfter(dropped[0], kvsep.Pos{}), nil, "a segment already gone is not an error")
+	require.NoError(t, b.Close())
+}

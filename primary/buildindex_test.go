@@ -23,6 +23,19 @@ type modeRun struct {
 	dirs    []string
 	model   map[string]string
 	backups []iostat.Snapshot // each backup's IOSTATS after the run
+	// gcSegments counts the segments the primary's GC collected.
+	gcSegments uint64
+}
+
+// segmentFiles lists the value-log segment files in dir.
+func segmentFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	names, err := filepath.Glob(filepath.Join(dir, "vlog", "*.vlog"))
+	require.NoError(t, err)
+	for i, n := range names {
+		names[i] = filepath.Base(n)
+	}
+	return names
 }
 
 // runMode applies ops operations of a seeded random load to a primary with two backups in
@@ -80,9 +93,14 @@ func runMode(t *testing.T, mode replication.Mode, ack replication.Ack, ops int, 
 		b.Set([]byte(k), []byte(v))
 		require.NoError(t, p.Apply(b), "seed %d op %d", seed, i)
 		r.model[k] = v
+		if i%1500 == 1499 {
+			_, err := p.DB().RunGC(context.Background())
+			require.NoError(t, err, "seed %d op %d", seed, i)
+		}
 	}
 	require.NoError(t, p.DB().Flush(context.Background()))
 	require.NoError(t, p.DB().Compact(context.Background()))
+	r.gcSegments = p.DB().Metrics().GC.Segments
 	require.NoError(t, p.Close())
 	wg.Wait()
 	for i, b := range bs {
@@ -127,6 +145,13 @@ func TestBuildIndexBackupsBuildTheirOwnIndex(t *testing.T) {
 			i+1, bw, sw)
 	}
 	bi.checkBackups(t, seed)
+	// The primary's GC collected segments, and build-index backups, which
+	// never run GC, followed it: they hold the primary's segments, no more.
+	require.NotZero(t, bi.gcSegments, "seed %d: the primary's GC collected nothing", seed)
+	for i := 1; i <= 2; i++ {
+		require.Equal(t, segmentFiles(t, bi.dirs[0]), segmentFiles(t, bi.dirs[i]),
+			"seed %d: build-index backup %d's segments differ from the primary's", seed, i)
+	}
 }
 
 // checkBackups opens each backup as a primary's engine (promotion) and

@@ -239,7 +239,24 @@ func (t *tableSink) Abort() { t.s.abort() }
 // their files before the edit that adds them.
 func (n *Node) editApplied(info index.EditInfo) {
 	if n.opts.Mode == replication.ModeBuildIndex {
-		return // build-index backups keep their own manifests
+		// Build-index backups keep their own manifests; of an edit they
+		// need only the segments GC deleted, with a position past the
+		// rewrites of their live values: the checkpoint now, which the
+		// GC let pass them before recording the deletion.
+		if len(info.Edit.DeletedSegments) == 0 {
+			return
+		}
+		cp := n.db.Index().Checkpoint()
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		for _, num := range info.Edit.DeletedSegments {
+			if err := n.mu.sm.SegmentGone(num, cp.Segment, cp.Offset); err != nil {
+				n.opts.Logger.Warn("segment deleted while fenced", "segment", num, "err", err)
+				return
+			}
+		}
+		n.processLocked()
+		return
 	}
 	b := info.Edit.Encode()
 	n.mu.Lock()

@@ -43,6 +43,11 @@ const (
 	// ActWriteSegment: the segment object ID is whole (checked by
 	// ActFinishObject): store it as segment ID's file and sync it.
 	ActWriteSegment
+	// ActDropSegment: build-index mode; the primary's GC deleted segment
+	// ID after rewriting its live values below log position (Seg,
+	// Offset): delete the backup's copy once its own index checkpoint has
+	// passed that position (invariant 9).
+	ActDropSegment
 )
 
 var actNames = [...]string{
@@ -50,7 +55,7 @@ var actNames = [...]string{
 	ActPersistSegment: "persist-segment", ActReplaySegment: "replay-segment",
 	ActAppendChunk: "append-chunk", ActFinishObject: "finish-object",
 	ActAbortObject: "abort-object", ActInstallEdit: "install-edit", ActSend: "send",
-	ActReset: "reset", ActWriteSegment: "write-segment",
+	ActReset: "reset", ActWriteSegment: "write-segment", ActDropSegment: "drop-segment",
 }
 
 // Action is one step for the backup's wrapper. Fields not used by its type
@@ -95,6 +100,8 @@ func (a Action) String() string {
 		fmt.Fprintf(&s, " %s %d", a.Kind, a.ID)
 	case ActWriteSegment:
 		fmt.Fprintf(&s, " seg=%d", a.ID)
+	case ActDropSegment:
+		fmt.Fprintf(&s, " seg=%d after=%d/%d", a.ID, a.Seg, a.Offset)
 	case ActSend:
 		fmt.Fprintf(&s, " %s", a.Msg)
 	}
@@ -255,6 +262,15 @@ func (b *Backup) Step(m Message) error {
 		k := objKey{ObjectKind(m.Kind), m.ID}
 		delete(b.objects, k)
 		b.do(Action{Type: ActAbortObject, Kind: k.kind, ID: k.id})
+	case MsgSegmentGone:
+		if b.cfg.Mode != ModeBuildIndex {
+			return fmt.Errorf("%w: SegmentGone in %s mode", ErrProtocol, b.cfg.Mode)
+		}
+		if m.ID >= b.cur || m.Seg > b.cur {
+			return fmt.Errorf("%w: SegmentGone of segment %d at position %d/%d, while receiving segment %d",
+				ErrProtocol, m.ID, m.Seg, m.Offset, b.cur)
+		}
+		b.do(Action{Type: ActDropSegment, ID: m.ID, Seg: m.Seg, Offset: m.Offset})
 	case MsgHeartbeat:
 		b.send(Message{Type: MsgHeartbeatAck, ID: m.ID, Seg: b.cur, Offset: b.durable})
 	default:

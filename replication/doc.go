@@ -75,6 +75,9 @@
 //	Heartbeat    P→B  id=tick
 //	HeartbeatAck B→P  id=tick, seg+offset=what the backup holds durably
 //	Error        both text=reason; the connection is torn down after it
+//	SegmentGone  P→B  build-index only: id=segment the primary's GC
+//	                  deleted; seg+offset=the log position after its live
+//	                  values' rewrites (invariant 9)
 //
 // # Object kinds
 //
@@ -133,4 +136,11 @@
 //     never falls behind) but counts toward MinReplicas only once it has
 //     acknowledged its snapshot with EditDone; it receives each edit after
 //     k exactly once, after the snapshot and after every table it adds.
+//  9. A build-index backup deletes a value-log segment only after the
+//     primary's GC deleted it (SegmentGone) and only once the backup's own
+//     index checkpoint has passed the log position SegmentGone names: the
+//     logs are byte-identical, so by then every live value of the segment
+//     has been rewritten into, and replayed from, later segments, and no
+//     visible entry of the backup's index points into it. Build-index
+//     backups never run GC themselves and never read a segment for it.
 package replication

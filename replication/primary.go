@@ -463,6 +463,30 @@ func (p *Primary) Seal(seg, length uint64, crc uint32) error {
 	return nil
 }
 
+// SegmentGone tells every build-index backup that the primary's value-log
+// GC deleted segment num after rewriting its live values below position
+// (seg, offset) of the log (invariant 9). A build-index backup deletes its
+// copy once its own index checkpoint has passed that position; ship-index
+// backups learn of deletions from the version edits they install, so this
+// is a no-op in ship-index mode. The message follows, on the same ordered
+// queue, the value-log bytes it refers to.
+func (p *Primary) SegmentGone(num, seg, offset uint64) error {
+	if p.fenced != nil {
+		return p.fenced
+	}
+	if p.cfg.Mode != ModeBuildIndex {
+		return nil
+	}
+	for _, id := range p.Backups() {
+		b := p.backups[id]
+		if num < b.joinSeg {
+			continue // it never held the segment
+		}
+		p.enqueueV(b, queued{msg: &Message{Type: MsgSegmentGone, ID: num, Seg: seg, Offset: offset}})
+	}
+	return nil
+}
+
 // Chunk offers one chunk of an object (already encoded in the wrapper's
 // buffer ref, n bytes with its header) to every backup that receives the
 // object. Chunks of an object come in order; offset 0 starts it. In

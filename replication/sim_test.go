@@ -173,6 +173,10 @@ func (s *sim) handle(t *testing.T, td *datadriven.TestData) string {
 		if err := s.p.Seal(u("seg", 0), u("len", 0), uint32(u("crc", 0))); err != nil {
 			s.errorf("%v", err)
 		}
+	case "segment-gone":
+		if err := s.p.SegmentGone(u("num", 0), u("seg", 0), u("off", 0)); err != nil {
+			s.errorf("%v", err)
+		}
 	case "chunk":
 		ref := ChunkRef(u("ref", 0))
 		h := ChunkHeader{Kind: kind(), Epoch: s.p.Epoch(), ID: u("id", 0), Offset: u("off", 0), Length: uint32(u("n", 0))}

@@ -25,6 +25,7 @@ const (
 	MsgHeartbeat
 	MsgHeartbeatAck
 	MsgError
+	MsgSegmentGone
 	msgTypeEnd
 )
 
@@ -34,6 +35,7 @@ var msgNames = [...]string{
 	MsgObjectEnd: "ObjectEnd", MsgObjectAbort: "ObjectAbort",
 	MsgChunkCredit: "ChunkCredit", MsgEditDone: "EditDone",
 	MsgHeartbeat: "Heartbeat", MsgHeartbeatAck: "HeartbeatAck", MsgError: "Error",
+	MsgSegmentGone: "SegmentGone",
 }
 
 func (t MsgType) String() string {
@@ -214,6 +216,7 @@ var typeFields = [...]int{
 	MsgHeartbeat:    fID,
 	MsgHeartbeatAck: fSeg | fOffset | fID,
 	MsgError:        fText,
+	MsgSegmentGone:  fSeg | fOffset | fID,
 }
 
 func (m *Message) checkFields() error {
