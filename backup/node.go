@@ -11,9 +11,9 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/talos-kv/talos/engine"
-	"github.com/talos-kv/talos/kvsep"
 	"github.com/talos-kv/talos/index"
 	"github.com/talos-kv/talos/internal/epoch"
+	"github.com/talos-kv/talos/kvsep"
 	"github.com/talos-kv/talos/rdma"
 	"github.com/talos-kv/talos/replication"
 )
