@@ -162,6 +162,9 @@ func (db *DB) open() error {
 	io.Counters = db.counters
 	io.ValueRef = valueRef
 	io.DisableCompactions = io.DisableCompactions || db.opts.Mode == ModeShipIndex
+	if db.opts.CompactionFilter != nil && db.opts.Mode != ModeShipIndex {
+		io.CompactionFilter = db.compactionFilter
+	}
 	l := db.opts.Listener
 	io.Listener = index.Listener{
 		TableCreated: db.tableCreated,

@@ -110,13 +110,21 @@ type Options struct {
 	// MaxGroupBytes bounds the frames one group commit appends. Zero: 1 MiB
 	// (and at most half a segment).
 	MaxGroupBytes int
-	// Index configures the LSM index. Its FS, Counters, ValueRef and
-	// Listener are set by the engine and must be left zero.
+	// Index configures the LSM index. Its FS, Counters, ValueRef,
+	// CompactionFilter and Listener are set by the engine and must be left
+	// zero.
 	Index index.Options
 	// GC configures value-log garbage collection.
 	GC GCOptions
 	// Listener receives engine events. Zero: none.
 	Listener Listener
+	// CompactionFilter, if set, makes the filter of each compaction that
+	// rewrites entries, which may delete live entries (expired ones, for
+	// example): see CompactionFilter. The engine gives the filter each
+	// entry's value (read from the value log when it lives there) and a
+	// lookup of other keys at the newest seq. Ignored in ModeShipIndex,
+	// which never compacts. Zero: no filtering.
+	CompactionFilter CompactionFilter
 	// CommitHook, if set, is called for every run of bytes a group commit
 	// appends to the value log, in log order, before the group is
 	// acknowledged (see CommitHook).
@@ -200,6 +208,9 @@ func (o *Options) Validate() error {
 	}
 	if o.Index.ValueRef != nil {
 		bad("Index.ValueRef is set by the engine")
+	}
+	if o.Index.CompactionFilter != nil {
+		bad("Index.CompactionFilter is set by the engine (use Options.CompactionFilter)")
 	}
 	if l := o.Index.Listener; l.TableCreated != nil || l.EditApplied != nil || l.TableDeleted != nil || l.WriteStall != nil {
 		bad("Index.Listener is set by the engine (use Options.Listener)")
