@@ -40,18 +40,39 @@
 // # Expiry
 //
 // The expiry is at a fixed place of every metadata value (bytes 1..8), so a
-// reader filters an expired key without decoding the rest, and a compaction
-// filter can decide from the value alone that a metadata entry is dead.
-// Reads treat an expired key as absent and, on a writable store, delete it
-// (and its fields) under the key's lock, as Redis does on access. Writes
-// that find an expired key delete it in the same batch that replaces it.
-// Dropping expired entries that are never touched again during compaction
-// needs an engine hook (a compaction filter given each metadata value, and
-// for field entries the metadata of their key, dropping fields whose key is
-// gone or has another version); the engine does not offer that hook yet, so
-// such entries occupy space until they are read, overwritten or deleted.
-// Values kept out of line (the engine's value log) would need the 9-byte
-// header readable without a value-log read for such a filter to be cheap.
+// reader filters an expired key without decoding the rest. Reads treat an
+// expired key as absent and, on a writable store, delete it (and its
+// fields) under the key's lock, as Redis does on access. Writes that find
+// an expired key delete it in the same batch that replaces it.
+//
+// Expired entries that are never touched again are dropped by compaction:
+// NewCompactionFilter is the engine's compaction filter (talosd sets it on
+// primaries and build-index backups; ship-index backups receive the
+// primary's compacted tables). Each compaction that rewrites entries takes
+// the time once from the server's Clock and, for every live version it
+// would keep:
+//
+//	'M' entry: expire_ms != 0 and <= now            -> deleted
+//	'S' entry: metadata of its key at the newest seq
+//	           absent, not a hash, another version,
+//	           or expired                           -> deleted, unless a
+//	                                                   snapshot or iterator
+//	                                                   older than that
+//	                                                   lookup may read it
+//	anything else, or undecidable                   -> kept
+//
+// A deleted entry becomes a tombstone with its own seq (older versions stay
+// hidden), or vanishes at the bottom of the tree (index invariant 9). An
+// expired metadata entry is absent for every reader at any seq, snapshots
+// included, so deleting it changes no read. A field's fate depends on its
+// key's newest metadata, which a snapshot may not see, so a field a
+// snapshot may read is kept; a dead field version stays dead (versions are
+// never reused, expiry is absolute), so the lookup holds for every later
+// reader. The fields of one hash are contiguous, so one metadata lookup
+// serves them all. A metadata value in the value log (a long string) is
+// read from it to see its 9-byte header; that read counts as compaction
+// I/O. The filter takes none of the server's key locks (a command holding
+// one may wait for a write that waits for compactions).
 //
 // # Commands
 //
