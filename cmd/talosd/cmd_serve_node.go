@@ -113,6 +113,11 @@ func openNode(cfg serveConfig, r resolved, log *slog.Logger, reg *prometheus.Reg
 	if n.eo.ValueThreshold == 0 {
 		n.eo.ValueThreshold = -1 // every value in the value log
 	}
+	// Compactions drop expired keys and the fields of expired or deleted
+	// hashes, by the system clock the server reads expiry with. Primaries
+	// and build-index backups compact with it; the engine ignores it in a
+	// ship-index backup, which installs its primary's compacted tables.
+	n.eo.CompactionFilter = server.NewCompactionFilter(nil)
 	n.eo.Index.GrowthFactor = cfg.Engine.GrowthFactor
 	n.eo.Index.MemtableSize = r.memtableSize
 	n.eo.Listener.BackgroundError = func(err error) {
