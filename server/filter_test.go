@@ -2,6 +2,9 @@ package server
 
 import (
 	"fmt"
+	"math/rand/v2"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -176,4 +179,138 @@ func TestParseSubkey(t *testing.T) {
 	// A field with an empty name is still a field.
 	_, _, ok = parseSubkey(subkeyPrefixOf([]byte("key"), 1))
 	require.True(t, ok)
+}
+
+// TestCompactionFilterDifferential runs one random command sequence (strings
+// and hashes with expiries, deletes, re-creation, time passing) against a
+// server on the in-memory store and one on an engine with tiny memtables,
+// background compactions, value-log GC and the expiry filter, plus full
+// compactions, with snapshots held across some of them; every reply must
+// match. A filter that dropped a live entry, or let an older version
+// reappear, shows as a difference. At the end, after a full compaction,
+// the engine holds no expired metadata and no field without its hash.
+func TestCompactionFilterDifferential(t *testing.T) {
+	seed := uint64(time.Now().UnixNano())
+	if v, err := strconv.ParseUint(os.Getenv("TALOS_SEED"), 10, 64); err == nil {
+		seed = v
+	}
+	t.Logf("seed %d (set TALOS_SEED to repeat)", seed)
+	rng := rand.New(rand.NewPCG(seed, 5))
+
+	ref := newHarness(t, newMemStore(), Options{})
+	clock := newTestClock()
+	opts := engine.Options{
+		SegmentSize:      64 << 10,
+		ValueThreshold:   24, // long strings' metadata lives in the value log
+		MaxGroupBytes:    8 << 10,
+		CompactionFilter: NewCompactionFilter(clock),
+		GC:               engine.GCOptions{MinGarbageRatio: 0.2, BytesPerSecond: -1},
+	}
+	opts.Index.MemtableSize = 4 << 10
+	opts.Index.BaseLevelSize = 16 << 10
+	opts.Index.TargetFileSize = 4 << 10
+	opts.Index.L0CompactionThreshold = 2
+	opts.Index.GrowthFactor = 4
+	opts.Index.NumLevels = 4
+	db, err := engine.Open(t.TempDir(), opts)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, db.Close()) })
+	eng := newHarness(t, NewEngineStore(db), Options{Clock: clock})
+
+	key := func() string { return "k" + strconv.Itoa(rng.IntN(12)) }
+	field := func() string { return "f" + strconv.Itoa(rng.IntN(5)) }
+	value := func() string { return strings.Repeat(strconv.Itoa(rng.IntN(10)), 1+rng.IntN(40)) }
+	var snaps []*engine.Snapshot
+	defer func() {
+		for _, s := range snaps {
+			s.Close()
+		}
+	}()
+	for i := 0; i < 2500; i++ {
+		var cmd []any
+		switch op := rng.IntN(16); op {
+		case 0, 1:
+			cmd = []any{"SET", key(), value()}
+			if rng.IntN(2) == 0 {
+				cmd = append(cmd, "PX", 1+rng.IntN(3000))
+			}
+		case 2:
+			cmd = []any{"SET", key(), value(), "EX", 1 + rng.IntN(3)}
+		case 3, 4:
+			cmd = []any{"HSET", key(), field(), value(), field(), value()}
+		case 5:
+			cmd = []any{"PEXPIRE", key(), 1 + rng.IntN(3000)}
+		case 6:
+			cmd = []any{"HDEL", key(), field()}
+		case 7:
+			cmd = []any{"DEL", key()}
+		case 8:
+			cmd = []any{"PERSIST", key()}
+		case 9:
+			cmd = []any{"GET", key()}
+		case 10:
+			cmd = []any{"HGETALL", key()}
+		case 11:
+			cmd = []any{"PTTL", key()}
+		case 12:
+			cmd = []any{"DBSIZE"}
+		case 13:
+			d := time.Duration(rng.IntN(1500)) * time.Millisecond
+			ref.clock.Advance(d)
+			clock.Advance(d)
+			continue
+		case 14:
+			switch {
+			case rng.IntN(3) == 0 && len(snaps) < 3:
+				snaps = append(snaps, db.NewSnapshot())
+			case len(snaps) > 0:
+				snaps[0].Close()
+				snaps = snaps[1:]
+			}
+			continue
+		case 15:
+			if rng.IntN(4) == 0 {
+				require.NoError(t, db.CompactAll(eng.ctx), "seed %d step %d", seed, i)
+			}
+			continue
+		}
+		want, werr := ref.client.Do(ref.ctx, cmd...).Result()
+		got, gerr := eng.client.Do(eng.ctx, cmd...).Result()
+		require.Equal(t, fmt.Sprint(werr), fmt.Sprint(gerr), "seed %d step %d: %v", seed, i, cmd)
+		require.Equal(t, fmt.Sprint(want), fmt.Sprint(got), "seed %d step %d: %v", seed, i, cmd)
+	}
+	for _, s := range snaps {
+		s.Close()
+	}
+	snaps = nil
+	require.NoError(t, db.CompactAll(eng.ctx))
+
+	// Whatever no command touched again is gone: every metadata entry is
+	// unexpired, every field belongs to its key's hash version.
+	now := clock.Now().UnixMilli()
+	kvs, err := db.Scan(nil, nil)
+	require.NoError(t, err)
+	metas := map[string]meta{}
+	for _, kv := range kvs {
+		if kv.Key[0] == metaPrefix {
+			m, err := decodeMeta(kv.Value)
+			require.NoError(t, err)
+			require.False(t, m.expired(now), "seed %d: expired key %q survived", seed, kv.Key[1:])
+			metas[string(kv.Key[1:])] = m
+		}
+	}
+	for _, kv := range kvs {
+		if kv.Key[0] == subkeyPrefix {
+			key, ver, ok := parseSubkey(kv.Key)
+			require.True(t, ok)
+			m, found := metas[string(key)]
+			require.True(t, found && m.typ == typeHash && m.hashVersion() == ver, "seed %d: orphan field %q survived", seed, kv.Key)
+		}
+	}
+	require.Equal(t, uint64(len(kvs)), tableEntries(db), "seed %d: only live entries remain", seed)
+	require.Equal(t, ref.client.DBSize(ref.ctx).Val(), eng.client.DBSize(eng.ctx).Val())
+	m := db.Metrics()
+	require.Positive(t, m.Index.FilterTombstoned+m.Index.FilterDropped, "seed %d: the filter deleted nothing", seed)
+	t.Logf("seed %d: %d compactions, filter: %d tombstoned, %d dropped; GC runs %d", seed,
+		m.Index.Compactions, m.Index.FilterTombstoned, m.Index.FilterDropped, m.GC.Runs)
 }
