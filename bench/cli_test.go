@@ -49,8 +49,8 @@ func TestCommandRun(t *testing.T) {
 	if err := json.Unmarshal(b, &recs); err != nil {
 		t.Fatal(err)
 	}
-	// --quick: load-a and a with S and L; explicit --records and --ops win.
-	if len(recs) != 4 || recs[0].Mix != "S" || recs[2].Mix != "L" || recs[1].Workload != "a" || recs[0].Ops != 200 || recs[1].Ops != 300 {
+	// --quick: load-a and a with S and MD; explicit --records and --ops win.
+	if len(recs) != 4 || recs[0].Mix != "S" || recs[2].Mix != "MD" || recs[1].Workload != "a" || recs[0].Ops != 200 || recs[1].Ops != 300 {
 		t.Fatalf("records %+v", recs)
 	}
 	if !strings.Contains(stdout.String(), "test-mem") {

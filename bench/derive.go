@@ -52,6 +52,7 @@ var Figures = map[string]func(*Record) float64{
 	"block_io_amplification": func(r *Record) float64 { return r.BlockIOAmplification },
 	"cpu_us_per_op":          func(r *Record) float64 { return r.CPUUsPerOp },
 	"net_bytes_per_op":       func(r *Record) float64 { return r.NetBytesPerOp },
+	"wire_bytes_per_op":      func(r *Record) float64 { return r.WireBytesPerOp },
 	"ops_per_sec":            func(r *Record) float64 { return r.OpsPerSec },
 }
 

@@ -211,6 +211,10 @@ type ProcNode struct {
 	Net func() (sent, received uint64, err error)
 	// NetSource names what Net counts (NodeSample.NetSource).
 	NetSource string
+	// Wire, if not nil, returns the same traffic from an independent
+	// source named by WireSource (NodeSample.WireSent).
+	Wire       func() (sent, received uint64, err error)
+	WireSource string
 }
 
 // Name implements Node.
@@ -232,6 +236,13 @@ func (n *ProcNode) Sample() (NodeSample, error) {
 			return s, err
 		}
 		s.NetSent, s.NetReceived, s.NetSource = sent, recv, n.NetSource
+	}
+	if n.Wire != nil {
+		sent, recv, err := n.Wire()
+		if err != nil {
+			return s, err
+		}
+		s.WireSent, s.WireReceived, s.WireSource = sent, recv, n.WireSource
 	}
 	p, err := ReadProc(n.PID)
 	if err != nil {

@@ -64,6 +64,15 @@ type Record struct {
 	NetBytesReceived uint64  `json:"net_bytes_received"`
 	NetBytes         uint64  `json:"net_bytes"`
 	NetBytesPerOp    float64 `json:"net_bytes_per_op"`
+	// WireSource names the second, independent count of the same traffic:
+	// "tcp-info" (the kernel's counters of the node's replication sockets,
+	// framing and acks included) or "" where there is none (RDMA: the
+	// NIC's port counters are in the node's metrics, not per connection).
+	WireSource        string  `json:"wire_source,omitempty"`
+	WireBytesSent     uint64  `json:"wire_bytes_sent"`
+	WireBytesReceived uint64  `json:"wire_bytes_received"`
+	WireBytes         uint64  `json:"wire_bytes"`
+	WireBytesPerOp    float64 `json:"wire_bytes_per_op"`
 
 	// Latency of every operation of the phase, and per operation kind.
 	Latency       Latency            `json:"latency"`
@@ -129,4 +138,7 @@ func (r *Record) fillNode(delta NodeSample) {
 	r.NetBytesSent, r.NetBytesReceived, r.NetSource = delta.NetSent, delta.NetReceived, delta.NetSource
 	r.NetBytes = r.NetBytesSent + r.NetBytesReceived
 	r.NetBytesPerOp = PerOp(float64(r.NetBytes), r.Ops)
+	r.WireBytesSent, r.WireBytesReceived, r.WireSource = delta.WireSent, delta.WireReceived, delta.WireSource
+	r.WireBytes = r.WireBytesSent + r.WireBytesReceived
+	r.WireBytesPerOp = PerOp(float64(r.WireBytes), r.Ops)
 }

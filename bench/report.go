@@ -35,7 +35,9 @@ func WriteReport(w io.Writer, res *Result, cmdline []string, plots []string) err
 		"counters where it has them (`store`: file-level reads and writes, including reads the page cache\n" +
 		"serves) or from /proc/PID/io (`proc`: block I/O). The block column is /proc/PID/io for every\n" +
 		"target. In-process targets share the benchmark's process, so their CPU and RSS include the\n" +
-		"load generator. A read-only phase has no I/O amplification (shown as 0).\n\n")
+		"load generator. A read-only phase has no I/O amplification (shown as 0). Network: `net` is the\n" +
+		"replication payload talosd counts; `wire` is the same traffic from the kernel's counters of the\n" +
+		"replication sockets (TCP transport), framing and acknowledgements included.\n\n")
 
 	var phases []string
 	for _, r := range res.Records {
@@ -46,8 +48,8 @@ func WriteReport(w io.Writer, res *Result, cmdline []string, plots []string) err
 	b.WriteString("## Results\n\n")
 	for _, ph := range phases {
 		fmt.Fprintf(&b, "### %s\n\n", ph)
-		b.WriteString("| target | mode | r | gf | mix | node | ops/s | p50 µs | p99 µs | I/O amp | src | block I/O amp | index maint. read | CPU µs/op | net B/op | RSS MiB | note |\n")
-		b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+		b.WriteString("| target | mode | r | gf | mix | node | ops/s | p50 µs | p99 µs | I/O amp | src | block I/O amp | index maint. read | CPU µs/op | net B/op | wire B/op | RSS MiB | note |\n")
+		b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 		for i := range res.Records {
 			r := &res.Records[i]
 			if r.Workload != ph {
@@ -57,10 +59,10 @@ func WriteReport(w io.Writer, res *Result, cmdline []string, plots []string) err
 			if r.Interrupted {
 				note = "interrupted " + note
 			}
-			fmt.Fprintf(&b, "| %s | %s | %d | %d | %s | %s | %.0f | %.1f | %.1f | %.2f | %s | %.2f | %s | %.1f | %.1f | %.0f | %s |\n",
+			fmt.Fprintf(&b, "| %s | %s | %d | %d | %s | %s | %.0f | %.1f | %.1f | %.2f | %s | %.2f | %s | %.1f | %.1f | %.1f | %.0f | %s |\n",
 				r.Target, r.Mode, r.Replicas, r.GrowthFactor, r.Mix, r.Node, r.OpsPerSec, r.Latency.P50Us, r.Latency.P99Us,
 				r.IOAmplification, r.IOSource, r.BlockIOAmplification, humanBytes(r.IndexMaintenanceBytesRead),
-				r.CPUUsPerOp, r.NetBytesPerOp, float64(r.RSSBytes)/(1<<20), strings.ReplaceAll(note, "|", "/"))
+				r.CPUUsPerOp, r.NetBytesPerOp, r.WireBytesPerOp, float64(r.RSSBytes)/(1<<20), strings.ReplaceAll(note, "|", "/"))
 		}
 		b.WriteString("\n")
 	}

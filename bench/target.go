@@ -71,6 +71,11 @@ type NodeSample struct {
 	// NetSource says what NetSent and NetReceived count ("" when nothing
 	// is counted), e.g. "replication-payload" for talosd nodes.
 	NetSource string
+	// WireSent and WireReceived are the same traffic from a second,
+	// independent source (WireSource, e.g. "tcp-info": the kernel's
+	// per-socket counters), framing and acknowledgements included.
+	WireSent, WireReceived uint64
+	WireSource             string
 }
 
 // StoreIO is file I/O counted by the store, by kind (engine: iostat kinds;
@@ -120,7 +125,21 @@ func (s NodeSample) Sub(before NodeSample) NodeSample {
 		NetSent:     s.NetSent - before.NetSent,
 		NetReceived: s.NetReceived - before.NetReceived,
 		NetSource:   s.NetSource,
+		// Kernel socket counters vanish with their socket: a connection
+		// closed during the phase can make a sample smaller than the one
+		// before, which counts as no traffic rather than wrapping.
+		WireSent:     subFloor(s.WireSent, before.WireSent),
+		WireReceived: subFloor(s.WireReceived, before.WireReceived),
+		WireSource:   s.WireSource,
 	}
+}
+
+// subFloor is a-b, or 0 when b > a.
+func subFloor(a, b uint64) uint64 {
+	if b > a {
+		return 0
+	}
+	return a - b
 }
 
 // TargetInfo describes a target for the results.

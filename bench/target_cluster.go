@@ -115,8 +115,9 @@ const NetReplicationPayload = "replication-payload"
 // replication payload the primary wrote into each backup's rings
 // (talos_replication_backup_bytes_total, vlog and chunk rings): sent by the
 // primary (all backups), received by that backup. Client traffic and
-// transport framing are not counted (talosd exposes no transport byte
-// counters).
+// transport framing are not counted there; on the TCP transport the
+// kernel's counters of each node's replication sockets give the same
+// traffic with framing and acks, independently (WireTCPInfo).
 //
 // A ClusterTarget is safe for concurrent use. Close stops every process.
 type ClusterTarget struct {
@@ -187,6 +188,15 @@ func OpenCluster(dir string, o ClusterOptions) (*ClusterTarget, error) {
 			n.Net = t.primaryNet
 		} else {
 			n.Net = t.backupNet(p.name)
+		}
+		if o.Transport == "tcp" && o.Replicas > 0 {
+			port, err := addrPort(t.procs[0].replAddr)
+			if err != nil {
+				return nil, errors.Join(err, t.kill())
+			}
+			pid := p.cmd.Process.Pid
+			n.Wire = func() (uint64, uint64, error) { return TCPSocketBytes(pid, port) }
+			n.WireSource = WireTCPInfo
 		}
 		t.nodes = append(t.nodes, n)
 	}
@@ -613,4 +623,16 @@ func (t *ClusterTarget) kill() error {
 		t.client.Close()
 	}
 	return nil
+}
+
+// addrPort returns the port of a host:port address.
+func addrPort(addr string) (uint16, error) {
+	_, ps, err := net.SplitHostPort(addr)
+	if err == nil {
+		var p uint64
+		if p, err = strconv.ParseUint(ps, 10, 16); err == nil {
+			return uint16(p), nil
+		}
+	}
+	return 0, fmt.Errorf("%w: address %q: %w", ErrTarget, addr, err)
 }
