@@ -6,9 +6,11 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
 	"github.com/stretchr/testify/require"
 	"github.com/talos-kv/talos/index"
 )
@@ -233,4 +235,48 @@ func TestCompactionFilterOptions(t *testing.T) {
 	require.NoError(t, err)
 	require.ErrorIs(t, db.CompactAll(context.Background()), ErrReadOnly)
 	require.NoError(t, db.Close())
+}
+
+// TestCompactionFilterValueReadFails: a value the filter cannot read keeps
+// its entry, whatever the filter answers, and the engine carries on.
+func TestCompactionFilterValueReadFails(t *testing.T) {
+	var failVlog atomic.Bool
+	fs := errorfs.Wrap(vfs.NewMem(), errorfs.InjectorFunc(func(op errorfs.Op) error {
+		if failVlog.Load() && op.Kind == errorfs.OpFileReadAt && strings.HasSuffix(op.Path, ".vlog") {
+			return errorfs.ErrInjected
+		}
+		return nil
+	}))
+	var valueErrs atomic.Int32
+	opts := tinyOptions(fs)
+	opts.Index.DisableCompactions = true
+	opts.CompactionFilter = func(index.CompactionInfo) func(e *FilterEntry) FilterDecision {
+		return func(e *FilterEntry) FilterDecision {
+			if _, err := e.Value(); err != nil {
+				require.ErrorIs(t, err, errorfs.ErrInjected)
+				valueErrs.Add(1)
+			}
+			return FilterDelete // even after a failed read
+		}
+	}
+	db, err := Open("db", opts)
+	require.NoError(t, err)
+	defer func() { require.NoError(t, db.Close()) }()
+	ctx := context.Background()
+	require.NoError(t, db.Put([]byte("k"), bytes.Repeat([]byte{'v'}, 100))) // in the value log
+	require.NoError(t, db.Flush(ctx))
+	failVlog.Store(true)
+	require.NoError(t, db.CompactAll(ctx))
+	failVlog.Store(false)
+	require.Positive(t, valueErrs.Load()) // once per level it went through
+	require.Equal(t, uint64(1), tableEntries(db), "the entry whose value could not be read is kept")
+	v, err := db.Get([]byte("k"))
+	require.NoError(t, err)
+	require.Len(t, v, 100)
+	require.NoError(t, db.Err())
+	require.Zero(t, db.Metrics().Index.FilterDropped+db.Metrics().Index.FilterTombstoned)
+
+	require.NoError(t, db.CompactAll(ctx))
+	require.Zero(t, tableEntries(db))
+	require.Equal(t, uint64(1), db.Metrics().Index.FilterDropped)
 }
