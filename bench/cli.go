@@ -81,6 +81,7 @@ func Command(ctx context.Context, name string, args []string, stdout, stderr io.
 		progress  = fs.String("progress", "auto", "progress bar with rate and ETA on stderr: auto (when stderr is a terminal), always or never")
 		check     = fs.Bool("check-ship-index", false, "fail (exit 1) unless every ship-index backup read no bytes for index maintenance and had lower I/O amplification than its build-index counterpart (needs a replicated target run in both modes; when talosd cannot run build-index, says so and checks only the first condition)")
 		talosd    = fs.String("talosd", "", "talosd binary for the cluster targets (talosd, talosd-rdma); empty: built once with go build ./cmd/talosd from the Talos module the current directory is in")
+		valueThr  = fs.String("value-threshold", "", "talosd clusters' --value-threshold: values shorter than this live inline in the index, longer ones only in the value log (e.g. 16B, 512B); empty: talosd's default (512B)")
 		small     = fs.Bool("small", false, "run talosd clusters with small memtables ("+smallMemtable+") and value-log segments ("+smallSegment+") so that short runs flush and compact")
 		quick     = fs.Bool("quick", false, fmt.Sprintf("quick profile (under 60 s on two cores): load-a,a with mixes S,MD on the default targets, %d records, %d operations, %d threads; talosd clusters with 2 backups and --small; options given explicitly win", quickRecords, quickOps, quickThreads))
 	)
@@ -114,7 +115,7 @@ func Command(ctx context.Context, name string, args []string, stdout, stderr io.
 	}
 
 	c := &Config{RecordCount: *records, OperationCount: *ops, Threads: *threads, Seed: *seed,
-		Dir: *dir, Keep: *keep, Settle: *settle, Sync: *syncW, Small: *small, Talosd: *talosd}
+		Dir: *dir, Keep: *keep, Settle: *settle, Sync: *syncW, Small: *small, ValueThreshold: *valueThr, Talosd: *talosd}
 	var errs []error
 	c.Targets = splitList(*targets)
 	for _, s := range splitList(*workloads) {

@@ -17,7 +17,7 @@ func TestCommandHelp(t *testing.T) {
 	}
 	for _, opt := range []string{"--targets", "--workloads", "--distribution", "--mixes", "--growth-factors", "--modes",
 		"--replicas", "--records", "--ops", "--threads", "--seed", "--dir", "--keep", "--out", "--settle", "--sync",
-		"--progress", "--quick", "--plots", "--check-ship-index", "--talosd", "--small"} {
+		"--progress", "--quick", "--plots", "--check-ship-index", "--talosd", "--small", "--value-threshold"} {
 		if !strings.Contains(errb.String(), "\n  "+opt+" ") && !strings.Contains(errb.String(), "\n  "+opt+"\n") {
 			t.Errorf("--help does not document %s", opt)
 		}

@@ -46,6 +46,7 @@ func ClusterSpec(name, transport string) TargetSpec {
 			if o.Small {
 				co.MemtableSize, co.SegmentSize = smallMemtable, smallSegment
 			}
+			co.ValueThreshold = o.ValueThreshold
 			return OpenCluster(dir, co)
 		},
 	}

@@ -23,6 +23,9 @@ type TargetOptions struct {
 	// Small asks a talosd cluster for small memtables and value-log
 	// segments, so that flushes and compactions happen within a short run.
 	Small bool
+	// ValueThreshold is a talosd cluster's --value-threshold; empty: its
+	// default.
+	ValueThreshold string
 	// Talosd is the talosd binary, for targets with UsesTalosd.
 	Talosd string
 }

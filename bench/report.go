@@ -28,6 +28,11 @@ func WriteReport(w io.Writer, res *Result, cmdline []string, plots []string) err
 	fmt.Fprintf(&b, "- started %s, finished %s%s\n", ri.Started, ri.Finished, map[bool]string{true: " (interrupted)"}[res.Cancelled])
 	fmt.Fprintf(&b, "- seed %d; %d records, %d operations per run phase, %d threads; settle %v; sync %v\n",
 		ri.Seed, ri.RecordCount, ri.OperationCount, ri.Threads, ri.Settle, ri.Sync)
+	vt := ri.ValueThreshold
+	if vt == "" {
+		vt = "talosd's default (512B)"
+	}
+	fmt.Fprintf(&b, "- talosd clusters: small memtables and segments %v; value threshold %s\n", ri.Small, vt)
 	m := res.Machine
 	fmt.Fprintf(&b, "- machine: %s, %d cores, %s, %s; data on %s (%s, rotational %s)\n\n",
 		m.CPUModel, m.Cores, m.Kernel, m.GoVersion, m.Device, m.FileSystem, m.Rotational)

@@ -53,6 +53,9 @@ type Config struct {
 	// Small runs talosd clusters with small memtables and value-log
 	// segments (the --quick profile), so short runs flush and compact.
 	Small bool
+	// ValueThreshold is talosd clusters' --value-threshold (values shorter
+	// than it live inline in the index); empty: talosd's default (512B).
+	ValueThreshold string
 	// Talosd is the talosd binary for cluster targets. Zero: built from
 	// the module the current directory is in, once per sweep.
 	Talosd string
@@ -296,7 +299,7 @@ func (c *Config) runOne(ctx context.Context, base string, run int, p runPlan, m 
 
 func (c *Config) targetOptions(p runPlan) TargetOptions {
 	return TargetOptions{GrowthFactor: p.gf, Mode: p.mode, Replicas: p.replicas, Sync: c.Sync,
-		Threads: c.Threads, Small: c.Small, Talosd: c.Talosd}
+		Threads: c.Threads, Small: c.Small, ValueThreshold: c.ValueThreshold, Talosd: c.Talosd}
 }
 
 // resolve builds talosd when a planned target needs it and Talosd is

@@ -42,6 +42,9 @@ type ClusterOptions struct {
 	// MemtableSize and SegmentSize are passed to talosd as given (e.g.
 	// "1MiB"). Zero: talosd's defaults.
 	MemtableSize, SegmentSize string
+	// ValueThreshold is talosd's --value-threshold (values shorter than
+	// it live inline in the index). Empty: talosd's default.
+	ValueThreshold string
 	// Sync makes every node sync each group commit (--sync always);
 	// otherwise --sync never, as the engine target.
 	Sync bool
@@ -236,6 +239,9 @@ func (t *ClusterTarget) args(p *talosdProc) []string {
 	}
 	if o.SegmentSize != "" {
 		a = append(a, "--segment-size", o.SegmentSize)
+	}
+	if o.ValueThreshold != "" {
+		a = append(a, "--value-threshold", o.ValueThreshold)
 	}
 	if o.Sync {
 		a = append(a, "--sync", "always")

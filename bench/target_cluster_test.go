@@ -58,7 +58,7 @@ func TestClusterTargetConformance(t *testing.T) {
 func TestClusterTargetShipIndex(t *testing.T) {
 	dir := t.TempDir()
 	tg, err := OpenCluster(dir, ClusterOptions{Binary: talosdForTest(t), Mode: ModeShipIndex, Replicas: 1,
-		GrowthFactor: 4, Threads: 2, MemtableSize: smallMemtable, SegmentSize: smallSegment})
+		GrowthFactor: 4, Threads: 2, MemtableSize: smallMemtable, SegmentSize: smallSegment, ValueThreshold: "16B"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,6 +115,13 @@ func TestClusterTargetShipIndex(t *testing.T) {
 	}
 	if b.NetBytesReceived == 0 || p.NetBytesSent != b.NetBytesReceived || b.NetSource != NetReplicationPayload {
 		t.Fatalf("replication bytes: primary sent %d, backup received %d", p.NetBytesSent, b.NetBytesReceived)
+	}
+	// The kernel's counters of the replication sockets: the primary sent
+	// what the backup received, framing and acks included, so at least the
+	// payload the backup received.
+	if p.WireSource != WireTCPInfo || b.WireSource != WireTCPInfo || b.WireBytesReceived < b.NetBytesReceived || p.WireBytesSent == 0 {
+		t.Fatalf("wire bytes (%s/%s): primary sent %d, backup received %d (payload %d)",
+			p.WireSource, b.WireSource, p.WireBytesSent, b.WireBytesReceived, b.NetBytesReceived)
 	}
 	for _, name := range []string{"primary", "backup-1"} {
 		if _, err := os.Stat(filepath.Join(dir, name+".log")); err != nil {
