@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -90,7 +91,7 @@ func Check(fs vfs.FS, dir string) (*CheckReport, error) {
 	var buf []byte
 	for ok := it.First(); ok; ok = it.Next() {
 		r.Keys++
-		_, p, isPtr, err := decodeIndexValue(it.Value())
+		_, p, prefix, isPtr, err := decodeIndexValuePrefix(it.Value())
 		if err != nil {
 			r.problem(fmt.Errorf("key %q: %w", it.Key(), err))
 			continue
@@ -98,10 +99,17 @@ func Check(fs vfs.FS, dir string) (*CheckReport, error) {
 		if !isPtr {
 			continue
 		}
-		if _, err := db.readPointer(ctx, it.Key(), p, buf); err != nil {
+		v, err := db.readPointer(ctx, it.Key(), p, buf)
+		if err != nil {
 			r.problem(err)
 			continue
 		}
+		if !bytes.HasPrefix(v, prefix) {
+			r.problem(fmt.Errorf("%w: key %q: the index keeps value prefix %q, the value log has %q",
+				ErrCorrupt, it.Key(), prefix, v[:min(len(v), len(prefix))]))
+			continue
+		}
+		buf = v[:0]
 		r.Pointers++
 	}
 	if err := it.Close(); err != nil {

@@ -113,6 +113,8 @@ func Open(dir string, opts Options) (*DB, error) {
 	db.getCtx = iostat.WithKind(context.Background(), iostat.Get)
 	db.scanCtx = iostat.WithKind(context.Background(), iostat.Scan)
 	db.gcCtx = iostat.WithKind(context.Background(), iostat.GC)
+	db.scratch.eb.prefix = opts.ValuePrefix
+	db.bi.eb.prefix = opts.ValuePrefix
 	if err := db.open(); err != nil {
 		db.bgCancel()
 		db.release()
@@ -202,7 +204,7 @@ func (db *DB) replay() error {
 		return fmt.Errorf("%w: the index checkpoint %d/%d is beyond the end of the value log %d/%d",
 			ErrCorrupt, cp.Segment, cp.Offset, end.Segment, end.Offset)
 	}
-	var eb entryBuilder
+	eb := entryBuilder{prefix: db.opts.ValuePrefix}
 	err := db.log.Replay(context.Background(), kvsep.Pos(cp), func(f *kvsep.Frame) error {
 		n := uint64(len(f.Records))
 		if f.FirstSeq+n-1 <= last {
@@ -242,6 +244,9 @@ type entryBuilder struct {
 	entries []index.Entry
 	vals    []byte
 	spans   [][2]int
+	// prefix is Options.ValuePrefix: bytes of a value-log value kept in
+	// its entry beside the pointer.
+	prefix int
 }
 
 func (b *entryBuilder) reset() {
@@ -253,9 +258,12 @@ func (b *entryBuilder) reset() {
 func (b *entryBuilder) add(threshold int, kind kvsep.Kind, key, value []byte, p kvsep.Pointer) {
 	start := len(b.vals)
 	if kind == kvsep.KindSet {
-		if len(value) < threshold {
+		switch {
+		case len(value) < threshold:
 			b.vals = encodeInline(b.vals, value)
-		} else {
+		case b.prefix > 0:
+			b.vals = encodePointerPrefix(b.vals, p, value[:min(b.prefix, len(value))])
+		default:
 			b.vals = encodePointer(b.vals, p)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/talos-kv/talos/index"
 	"github.com/talos-kv/talos/internal/iostat"
+	"github.com/talos-kv/talos/kvsep"
 )
 
 // FilterDecision is a compaction filter's answer about one entry.
@@ -108,6 +109,30 @@ func (e *FilterEntry) Value() ([]byte, error) {
 	}
 	e.loaded = true
 	return e.val, nil
+}
+
+// ValuePrefix returns the first min(n, length) bytes of the entry's value
+// when they are known without a value-log read: the value is inline, or
+// its index entry keeps at least that many bytes beside its pointer
+// (Options.ValuePrefix). ok is false otherwise (call Value); so it is for
+// a corrupt entry, which Value then reports. The bytes are covered by the
+// table's block checksums like the rest of the entry.
+func (e *FilterEntry) ValuePrefix(n int) (prefix []byte, ok bool) {
+	if e.loaded {
+		return e.val[:min(n, len(e.val))], true
+	}
+	inline, p, pre, isPtr, err := decodeIndexValuePrefix(e.raw)
+	switch {
+	case err != nil:
+		return nil, false
+	case !isPtr:
+		return inline[:min(n, len(inline))], true
+	case len(pre) >= n:
+		return pre[:n], true
+	case len(pre) > 0 && uint64(kvsep.RecordLen(len(e.Key), len(pre))) == uint64(p.Length):
+		return pre, true // the whole value is the prefix
+	}
+	return nil, false
 }
 
 // Get reads the newest value of key (ErrNotFound if it has none) and

@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -46,15 +45,22 @@ func (db *DB) filterGCLocked(gc *gcRewrite) (*kvsep.Records, error) {
 	out.Reset()
 	out.SetGC(true)
 	seq := db.visibleSeq.Load()
-	var want []byte
 	for i := range gc.recs.Count() {
 		_, key, value := gc.recs.At(i)
 		cur, found, err := db.idx.Get(key, seq)
 		if err != nil {
 			return nil, markCorrupt(err)
 		}
-		want = encodePointer(want[:0], gc.old[i])
-		if found && bytes.Equal(cur, want) {
+		// The entry may carry a value prefix beside the pointer: compare
+		// the pointers.
+		var p kvsep.Pointer
+		isPtr := false
+		if found {
+			if _, p, isPtr, err = decodeIndexValue(cur); err != nil {
+				return nil, markCorrupt(err)
+			}
+		}
+		if isPtr && p == gc.old[i] {
 			out.Add(kvsep.KindSet, key, value)
 			gc.kept++
 		} else {

@@ -103,6 +103,14 @@ type Options struct {
 	// others live only in the value log, the index holding their pointer.
 	// Zero: 512. Negative: every value lives in the value log.
 	ValueThreshold int
+	// ValuePrefix: the first ValuePrefix bytes of a value that lives in
+	// the value log are also kept in its index entry, beside the pointer,
+	// so that a compaction filter can judge the value from them without a
+	// value-log read (FilterEntry.ValuePrefix); reads still return the
+	// whole value from the log. Zero: none. At most MaxValuePrefix. It
+	// may change between opens: entries written with another setting stay
+	// readable.
+	ValuePrefix int
 	// Sync is the value-log sync policy. Zero: SyncAlways.
 	Sync SyncPolicy
 	// SyncInterval is the period of SyncInterval. Zero: 100ms.
@@ -190,6 +198,9 @@ func (o *Options) Validate() error {
 	}
 	if o.SyncInterval < 0 {
 		bad("SyncInterval %v is negative", o.SyncInterval)
+	}
+	if o.ValuePrefix < 0 || o.ValuePrefix > MaxValuePrefix {
+		bad("ValuePrefix %d not in 0..%d", o.ValuePrefix, MaxValuePrefix)
 	}
 	if o.MaxGroupBytes < 0 || int64(o.MaxGroupBytes) > o.SegmentSize {
 		bad("MaxGroupBytes %d not in 0..SegmentSize (%d)", o.MaxGroupBytes, o.SegmentSize)

@@ -9,6 +9,12 @@ import (
 	"github.com/talos-kv/talos/index"
 )
 
+// MetaValuePrefix is the engine.Options.ValuePrefix a store under this
+// filter should use: a metadata value's type and expiry (its first 9
+// bytes), so that the filter judges a string kept in the value log without
+// reading it.
+const MetaValuePrefix = metaHeaderLen
+
 // NewCompactionFilter returns the engine compaction filter that drops what
 // no reader can see any more (see doc.go, Expiry):
 //
@@ -59,8 +65,17 @@ func (f *expiryFilter) filter(e *engine.FilterEntry) engine.FilterDecision {
 		// Decided from the value alone and the clock: an expired entry is
 		// absent for every reader, at any seq, so a tombstone in its place
 		// (or nothing) changes no read, even a snapshot's.
-		v, err := e.Value()
-		if err != nil || len(v) < metaHeaderLen {
+		// The header is in the index entry when the value is inline or
+		// the engine keeps MetaValuePrefix bytes beside its pointer;
+		// otherwise it costs a value-log read.
+		v, ok := e.ValuePrefix(metaHeaderLen)
+		if !ok {
+			var err error
+			if v, err = e.Value(); err != nil {
+				return engine.FilterKeep
+			}
+		}
+		if len(v) < metaHeaderLen {
 			return engine.FilterKeep
 		}
 		exp := int64(binary.BigEndian.Uint64(v[1:9]))

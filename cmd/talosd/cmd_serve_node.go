@@ -118,6 +118,10 @@ func openNode(cfg serveConfig, r resolved, log *slog.Logger, reg *prometheus.Reg
 	// and build-index backups compact with it; the engine ignores it in a
 	// ship-index backup, which installs its primary's compacted tables.
 	n.eo.CompactionFilter = server.NewCompactionFilter(nil)
+	// The filter reads each string's expiry from its index entry, not
+	// from the value log (every node keeps the same entries: ship-index
+	// backups install the primary's tables).
+	n.eo.ValuePrefix = server.MetaValuePrefix
 	n.eo.Index.GrowthFactor = cfg.Engine.GrowthFactor
 	n.eo.Index.MemtableSize = r.memtableSize
 	n.eo.Listener.BackgroundError = func(err error) {
