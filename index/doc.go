@@ -1,5 +1,7 @@
-// Package index is Talos's LSM index: a memtable (a concurrent skiplist with
-// sequence numbers), immutable memtables queued for flush, level-0 tables
+// Package index is Talos's LSM index: a memtable (a skiplist with sequence
+// numbers, one writer and lock-free readers, whose search walks compact
+// towers in one arena while keys and values sit in another; the layout is
+// drawn in memtable.go), immutable memtables queued for flush, level-0 tables
 // written by flushes, and leveled compaction L0 -> L1 -> ... -> Ln whose
 // level targets follow a growth factor. Tables are pebble v2 sstables
 // (bloom filters, a block cache, block checksums). A manifest (a log of
