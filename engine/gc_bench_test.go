@@ -1,0 +1,84 @@
+package engine
+
+import (
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/talos-kv/talos/index"
+	"github.com/talos-kv/talos/kvsep"
+)
+
+// gcUnlimited lifts GC's rate limit in BenchmarkGCKeepsUp, to tell the
+// limit from the rest of GC's cost.
+var gcUnlimited = flag.Bool("gc-unlimited", false, "BenchmarkGCKeepsUp: run GC without its rate limit")
+
+// BenchmarkGCKeepsUp: a sustained uniform update load with the background
+// GC goroutine alone reclaiming the value log (its default rate limit, no
+// explicit RunGC). It reports the value log's size against the live data:
+// the peak after the first two rewrites of the key set, and at the end.
+// Issue 2's bound is 2x. Run with -benchtime 400000x or more so that the
+// key set is rewritten many times.
+func BenchmarkGCKeepsUp(b *testing.B) {
+	fs := vfs.NewMem()
+	opts := Options{
+		FS:             fs,
+		SegmentSize:    256 << 10,
+		ValueThreshold: 32,
+		Sync:           SyncNever,
+		Index:          index.Options{MemtableSize: 1 << 20},
+	}
+	if *gcUnlimited {
+		opts.GC.BytesPerSecond = -1
+	}
+	db, err := Open("db", opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	const keys, valueLen = 20000, 200
+	live := float64(keys * kvsep.RecordLen(len("key00000"), valueLen))
+	rng := rand.New(rand.NewPCG(1, 2))
+	val := make([]byte, valueLen)
+	size := func() float64 {
+		names, err := fs.List("db/vlog")
+		if err != nil {
+			b.Fatal(err)
+		}
+		var n int64
+		for _, name := range names {
+			if _, ok := kvsep.ParseSegmentFileName(name); ok {
+				st, err := fs.Stat("db/vlog/" + name)
+				if err != nil {
+					continue // removed by GC since List
+				}
+				n += st.Size()
+			}
+		}
+		return float64(n)
+	}
+	var peak, last float64
+	b.ResetTimer()
+	for i := range b.N {
+		for j := range val {
+			val[j] = byte(rng.Uint32())
+		}
+		k := fmt.Appendf(nil, "key%05d", rng.IntN(keys))
+		if err := db.Put(k, val); err != nil {
+			b.Fatal(err)
+		}
+		if i%10000 == 9999 {
+			last = size() / live
+			if i >= 2*keys {
+				peak = max(peak, last)
+			}
+		}
+	}
+	b.StopTimer()
+	m := db.Metrics()
+	b.ReportMetric(peak, "peak-vlog/live")
+	b.ReportMetric(last, "end-vlog/live")
+	b.ReportMetric(float64(m.GC.Segments), "segments-collected")
+}
