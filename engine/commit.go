@@ -64,6 +64,7 @@ func (db *DB) Apply(b *Batch) error {
 		return fmt.Errorf("%w: batch of %d bytes does not fit a value-log segment of %d bytes",
 			ErrTooLarge, b.recs.FrameLen(), db.opts.SegmentSize)
 	}
+	db.slowForGC()
 	return db.commit(&commitReq{recs: &b.recs})
 }
 

@@ -77,7 +77,11 @@ type DB struct {
 	ioStatsMu sync.Mutex // serialises writes of IOSTATS
 	gcStats   struct {
 		runs, segments, keysRewritten, keysDropped, bytesRewritten atomic.Uint64
+		writeSlowdowns                                             atomic.Uint64
 	}
+	// gcBehind: the value log is over GC.MaxSpaceRatio of the live data
+	// (set by each GC pass): GC runs unthrottled and writers are slowed.
+	gcBehind               atomic.Bool
 	commits, groups, syncs atomic.Uint64
 
 	quit     chan struct{}

@@ -106,6 +106,7 @@ func (db *DB) runGC(ctx context.Context, flush bool) (GCResult, error) {
 	if err := db.recordCollected(); err != nil {
 		return res, err
 	}
+	db.updateBehind()
 	for _, n := range db.gcCandidates() {
 		if err := db.collectSegment(ctx, n, &res); err != nil {
 			return res, err
@@ -280,10 +281,51 @@ func (db *DB) collectSegment(ctx context.Context, n uint64, res *GCResult) error
 	return nil
 }
 
-// throttle waits so that GC stays under GC.BytesPerSecond.
+// updateBehind sets gcBehind from the value log's size against the live
+// bytes the index counts: the segments below the checkpoint by their live
+// counts, the ones at or above it (not flushed past: unknown) whole.
+func (db *DB) updateBehind() {
+	ratio := db.opts.GC.MaxSpaceRatio
+	if ratio < 0 || db.opts.GC.Disable {
+		db.gcBehind.Store(false)
+		return
+	}
+	cp := db.idx.Checkpoint()
+	live := db.idx.SegmentLive()
+	size := db.opts.SegmentSize
+	var total, liveBytes int64
+	for _, n := range db.log.Segments() {
+		total += size
+		if n >= cp.Segment {
+			liveBytes += size
+		} else {
+			liveBytes += max(live[n], 0)
+		}
+	}
+	db.gcBehind.Store(float64(total) > ratio*float64(liveBytes))
+}
+
+// slowForGC delays a write by 1 ms while GC is behind (GC.MaxSpaceRatio),
+// so that a writer faster than GC cannot grow the value log without bound.
+// The delay is bounded: a GC that can collect nothing never stops writes.
+func (db *DB) slowForGC() {
+	if !db.gcBehind.Load() {
+		return
+	}
+	db.gcStats.writeSlowdowns.Add(1)
+	t := time.NewTimer(time.Millisecond)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-db.quit:
+	}
+}
+
+// throttle waits so that GC stays under GC.BytesPerSecond, except while
+// it is behind (GC.MaxSpaceRatio).
 func (db *DB) throttle(ctx context.Context, n int) error {
 	rate := db.opts.GC.BytesPerSecond
-	if rate < 0 || n == 0 {
+	if rate < 0 || n == 0 || db.gcBehind.Load() {
 		return nil
 	}
 	d := time.Duration(float64(n) / float64(rate) * float64(time.Second))

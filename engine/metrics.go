@@ -29,6 +29,10 @@ type GCMetrics struct {
 	// PendingSegments are collected segments whose deletion waits for the
 	// checkpoint to pass their rewrites, or whose files wait for readers.
 	PendingSegments int
+	// Behind: the value log is over GC.MaxSpaceRatio of the live data;
+	// WriteSlowdowns counts the writes delayed because of it.
+	Behind         bool
+	WriteSlowdowns uint64
 }
 
 // Metrics returns the engine's metrics.
@@ -48,6 +52,8 @@ func (db *DB) Metrics() Metrics {
 			KeysRewritten:  db.gcStats.keysRewritten.Load(),
 			KeysDropped:    db.gcStats.keysDropped.Load(),
 			BytesRewritten: db.gcStats.bytesRewritten.Load(),
+			Behind:         db.gcBehind.Load(),
+			WriteSlowdowns: db.gcStats.writeSlowdowns.Load(),
 		},
 	}
 	db.readers.Lock()

@@ -64,6 +64,8 @@ func NewEngineCollectorFunc(db func() *engine.DB) prometheus.Collector {
 	add("gc_keys_dropped_total", "Dead records GC dropped.")
 	add("gc_rewrite_bytes_total", "Bytes GC rewrote.")
 	add("gc_pending_segments", "Collected segments whose files wait for readers.")
+	add("gc_behind", "1 while the value log is over GC's space bound (GC unthrottled, writes slowed), else 0.")
+	add("gc_write_slowdowns_total", "Writes delayed 1 ms because value-log GC was behind its space bound.")
 	return c
 }
 
@@ -126,6 +128,12 @@ func (c *engineCollector) Collect(ch chan<- prometheus.Metric) {
 	counter("gc_keys_dropped_total", m.GC.KeysDropped)
 	counter("gc_rewrite_bytes_total", m.GC.BytesRewritten)
 	gauge("gc_pending_segments", float64(m.GC.PendingSegments))
+	behind := 0.0
+	if m.GC.Behind {
+		behind = 1
+	}
+	gauge("gc_behind", behind)
+	counter("gc_write_slowdowns_total", m.GC.WriteSlowdowns)
 }
 
 // rdmaCollector exports the sysfs port counters of every RDMA device
