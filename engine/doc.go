@@ -18,6 +18,11 @@
 //	+------+-----------------------+
 //	| 0x01 | kvsep.Pointer (16 B)  |   separated: the value lives only in
 //	+------+-----------------------+   the value log
+//	| 0x02 | kvsep.Pointer (16 B)  | prefix (<= ValuePrefix B) |
+//	+------+-----------------------+---------------------------+
+//	       separated, with the value's first bytes kept beside the pointer
+//	       (Options.ValuePrefix) for compaction filters; reads still return
+//	       the value from the log, and check verifies the prefix against it
 //
 // # Write path (group commit)
 //
@@ -43,7 +48,12 @@
 // the checkpoint past the rewrites (so every flushed table points at the new
 // copies, which is all a ship-index backup sees), an edit records the
 // segment's deletion; the file is removed once no snapshot, iterator or
-// in-flight read can reach it.
+// in-flight read can reach it. Background passes do not force that flush:
+// the space comes back at the next natural flush. GC reads and rewrites
+// under GC.BytesPerSecond, except while the value log is over
+// GC.MaxSpaceRatio of the live bytes the index counts: then it runs
+// unthrottled and every write waits 1 ms before it commits, so a writer
+// faster than GC cannot grow the log without bound.
 //
 // # Modes
 //
