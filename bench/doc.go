@@ -35,9 +35,12 @@
 // are the flush and compaction reads. Network bytes are the replication
 // payload the primary wrote into each backup's rings
 // (talos_replication_backup_bytes_total, vlog and chunk): the primary's
-// sent is the sum over backups, a backup's received its own share. Client
-// traffic and transport framing are not counted: talosd exposes no
-// transport byte counters. Settle waits until no backup lags and no node
+// sent is the sum over backups, a backup's received its own share; client
+// traffic and transport framing are not in it. On the TCP transport a
+// second, independent count of the same traffic comes from the kernel: the
+// tcp_info counters (bytes_acked, bytes_received) of each node's sockets on
+// the primary's replication port, read through NETLINK_INET_DIAG
+// (TCPSocketBytes; the wire_* fields), framing and acks included. Settle waits until no backup lags and no node
 // has a flush or compaction due; talosd has no flush command, so memtable
 // contents stay unflushed at a phase's end, as for a running server.
 //
