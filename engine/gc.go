@@ -106,8 +106,9 @@ func (db *DB) runGC(ctx context.Context, flush bool) (GCResult, error) {
 	if err := db.recordCollected(); err != nil {
 		return res, err
 	}
-	db.updateBehind()
-	for _, n := range db.gcCandidates() {
+	cp, live := db.idx.Checkpoint(), db.idx.SegmentLive()
+	db.updateBehind(cp, live)
+	for _, n := range db.gcCandidates(cp, live) {
 		if err := db.collectSegment(ctx, n, &res); err != nil {
 			return res, err
 		}
@@ -169,9 +170,9 @@ func (db *DB) recordCollected() error {
 // maxSegmentsPerPass bounds the work of one pass so that Close stays prompt.
 const maxSegmentsPerPass = 8
 
-func (db *DB) gcCandidates() []uint64 {
-	cp := db.idx.Checkpoint()
-	live := db.idx.SegmentLive()
+// gcCandidates picks the segments to collect, from the checkpoint and the
+// index's live counts (read once per pass by runGC).
+func (db *DB) gcCandidates(cp index.LogPos, live map[uint64]int64) []uint64 {
 	active, _ := db.log.Active()
 	db.readers.Lock()
 	pending := make(map[uint64]bool, len(db.readers.pending))
@@ -284,14 +285,12 @@ func (db *DB) collectSegment(ctx context.Context, n uint64, res *GCResult) error
 // updateBehind sets gcBehind from the value log's size against the live
 // bytes the index counts: the segments below the checkpoint by their live
 // counts, the ones at or above it (not flushed past: unknown) whole.
-func (db *DB) updateBehind() {
+func (db *DB) updateBehind(cp index.LogPos, live map[uint64]int64) {
 	ratio := db.opts.GC.MaxSpaceRatio
 	if ratio < 0 || db.opts.GC.Disable {
 		db.gcBehind.Store(false)
 		return
 	}
-	cp := db.idx.Checkpoint()
-	live := db.idx.SegmentLive()
 	size := db.opts.SegmentSize
 	var total, liveBytes int64
 	for _, n := range db.log.Segments() {

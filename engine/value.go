@@ -78,11 +78,8 @@ func decodeIndexValuePrefix(v []byte) (inline []byte, p kvsep.Pointer, prefix []
 // valueRef is index.Options.ValueRef: the segment and record bytes a
 // pointer value keeps alive.
 func valueRef(v []byte) (uint64, int64, bool) {
-	if len(v) < 1+kvsep.PointerLen || v[0] != valuePointer && v[0] != valuePointerPrefix {
-		return 0, 0, false
-	}
-	p, err := kvsep.DecodePointer(v[1 : 1+kvsep.PointerLen])
-	if err != nil {
+	_, p, isPtr, err := decodeIndexValue(v)
+	if err != nil || !isPtr {
 		return 0, 0, false
 	}
 	return p.Segment, int64(p.Length), true

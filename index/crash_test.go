@@ -19,16 +19,7 @@ import (
 // L (memtables flush in order, so what survives is a prefix of the writes,
 // and nothing unwritten appears).
 func TestCrash(t *testing.T) {
-	for _, seed := range testSeeds() {
-		t.Run(fmt.Sprint(seed), func(t *testing.T) {
-			defer func() {
-				if t.Failed() {
-					t.Logf("failed with seed %d (rerun with -seed=%d)", seed, seed)
-				}
-			}()
-			runCrash(t, seed)
-		})
-	}
+	forSeeds(t, runCrash)
 }
 
 func runCrash(t *testing.T, seed uint64) {

@@ -258,16 +258,7 @@ func TestCompactionFilterSnapshots(t *testing.T) {
 // flushes, background and full compactions with the filter on. A dropped
 // or tombstoned entry that let an older version reappear would show here.
 func TestCompactionFilterRandomized(t *testing.T) {
-	for _, seed := range testSeeds() {
-		t.Run(fmt.Sprint(seed), func(t *testing.T) {
-			defer func() {
-				if t.Failed() {
-					t.Logf("failed with seed %d (rerun with -seed=%d)", seed, seed)
-				}
-			}()
-			runFilterRandomized(t, seed, 3000)
-		})
-	}
+	forSeeds(t, func(t *testing.T, seed uint64) { runFilterRandomized(t, seed, 3000) })
 }
 
 func runFilterRandomized(t *testing.T, seed uint64, ops int) {

@@ -23,6 +23,21 @@ func testSeeds() []uint64 {
 	return []uint64{1, 2, 3, 42}
 }
 
+// forSeeds runs run as a subtest per seed of testSeeds, naming the seed to
+// rerun with when it fails.
+func forSeeds(t *testing.T, run func(t *testing.T, seed uint64)) {
+	for _, seed := range testSeeds() {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			defer func() {
+				if t.Failed() {
+					t.Logf("failed with seed %d (rerun with -seed=%d)", seed, seed)
+				}
+			}()
+			run(t, seed)
+		})
+	}
+}
+
 // modelVersion is one write in the model.
 type modelVersion struct {
 	seq   uint64
@@ -105,16 +120,7 @@ func nonZero(m map[uint64]int64) map[uint64]int64 {
 }
 
 func TestRandomizedAgainstModel(t *testing.T) {
-	for _, seed := range testSeeds() {
-		t.Run(fmt.Sprint(seed), func(t *testing.T) {
-			defer func() {
-				if t.Failed() {
-					t.Logf("failed with seed %d (rerun with -seed=%d)", seed, seed)
-				}
-			}()
-			runRandomized(t, seed, 4000)
-		})
-	}
+	forSeeds(t, func(t *testing.T, seed uint64) { runRandomized(t, seed, 4000) })
 }
 
 func runRandomized(t *testing.T, seed uint64, ops int) {
