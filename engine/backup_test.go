@@ -78,11 +78,11 @@ func TestShipIndexBackup(t *testing.T) {
 	rec := &recorder{tables: map[uint64]*bytes.Buffer{}, sealed: map[uint64][]byte{}}
 	popts := tinyOptions(pfs)
 	popts.Listener = rec.listener()
-	popts.CommitHook = func(r kvsep.Range) error {
+	popts.CommitHook = func(r kvsep.Range) (func() error, error) {
 		rec.mu.Lock()
 		rec.appended += len(r.Data)
 		rec.mu.Unlock()
-		return nil
+		return nil, nil
 	}
 	primary, err := Open("db", popts)
 	require.NoError(t, err)

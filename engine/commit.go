@@ -14,16 +14,32 @@ import (
 type commitReq struct {
 	recs *kvsep.Records
 	gc   *gcRewrite // non-nil: a GC rewrite, committed in a group of its own
-	done bool
-	err  error
+	// wake is signalled when the request becomes the leader (lead) or its
+	// group finished (done, with err). Guarded by db.cq.
+	wake       chan struct{}
+	lead, done bool
+	err        error
 }
 
-// leaderScratch is memory reused by successive commit leaders.
-type leaderScratch struct {
+var reqPool = sync.Pool{New: func() any { return &commitReq{wake: make(chan struct{}, 1)} }}
+
+// inflight is one group commit from its append to its publication, with
+// the memory it needs (recycled through db.cq.free).
+type inflight struct {
+	db      *DB
+	group   []*commitReq
 	batches []*kvsep.Records
 	pos     []kvsep.FramePos
+	waits   []func() error // CommitHook waits of the group's ranges
+	post    func(kvsep.Range) error
 	eb      entryBuilder
 	gcRecs  kvsep.Records
+	seq     uint64 // first seq of the group
+	last    uint64
+	end     kvsep.Pos // the value log's end after the group's frames
+	// turn receives a token when the group is at the head of the pipe:
+	// its turn to publish.
+	turn chan struct{}
 }
 
 var batchPool = sync.Pool{New: func() any { return new(Batch) }}
@@ -65,13 +81,30 @@ func (db *DB) Apply(b *Batch) error {
 			ErrTooLarge, b.recs.FrameLen(), db.opts.SegmentSize)
 	}
 	db.slowForGC()
-	return db.commit(&commitReq{recs: &b.recs})
+	req := reqPool.Get().(*commitReq)
+	req.recs = &b.recs
+	err := db.commit(req)
+	*req = commitReq{wake: req.wake}
+	reqPool.Put(req)
+	return err
 }
 
-// commit queues req. The writer at the head of the queue becomes the
-// leader: it takes the requests queued behind it (up to MaxGroupBytes),
-// appends their frames with one write, syncs once, applies them to the
-// index and wakes their writers.
+// commit runs req through the pipelined group commit:
+//
+//  1. Append. The writer at the head of the queue becomes the leader when
+//     the pipeline has room (a GC rewrite waits for it to be empty: its
+//     filter must read the index with every earlier write applied). It
+//     takes the requests queued behind it (up to MaxGroupBytes), appends
+//     their frames with one write and posts them through the CommitHook,
+//     then leaves the queue: the next leader may append while this group
+//     waits.
+//  2. Durability, concurrently with other groups: one SyncThrough
+//     (SyncAlways; an fsync in progress for an earlier group is not
+//     repeated if it covered this one) and the CommitHook's waits (the
+//     backups hold the bytes).
+//  3. Publication, in append order: the group's records go to the index
+//     and visibleSeq moves past them, then its writers wake. A group that
+//     failed in step 2 stops the engine, and every group behind it fails.
 func (db *DB) commit(req *commitReq) error {
 	db.cq.Lock()
 	if db.cq.closing {
@@ -79,8 +112,13 @@ func (db *DB) commit(req *commitReq) error {
 		return ErrClosed
 	}
 	db.cq.queue = append(db.cq.queue, req)
-	for !req.done && db.cq.queue[0] != req {
-		db.cq.cond.Wait()
+	if len(db.cq.queue) == 1 && db.pipeRoomLocked(req) {
+		req.lead = true
+	}
+	for !req.lead && !req.done {
+		db.cq.Unlock()
+		<-req.wake
+		db.cq.Lock()
 	}
 	if req.done {
 		err := req.err
@@ -99,80 +137,202 @@ func (db *DB) commit(req *commitReq) error {
 			n++
 		}
 	}
-	group := db.cq.queue[:n:n]
+	f := db.takeInflightLocked()
+	f.group = append(f.group[:0], db.cq.queue[:n]...)
 	db.cq.Unlock()
 
-	err := db.commitGroup(group)
+	appended, err := db.appendGroup(f)
 
 	db.cq.Lock()
-	for _, r := range group {
-		r.done, r.err = true, err
-	}
 	k := copy(db.cq.queue, db.cq.queue[n:])
 	clear(db.cq.queue[k:])
 	db.cq.queue = db.cq.queue[:k]
-	db.cq.cond.Broadcast()
+	if err != nil || !appended {
+		db.finishLocked(f, err)
+		db.nextLeaderLocked()
+		db.cq.Unlock()
+		return err
+	}
+	db.cq.pipe = append(db.cq.pipe, f)
+	if len(db.cq.pipe) == 1 {
+		f.turn <- struct{}{}
+	}
+	db.nextLeaderLocked()
+	db.cq.Unlock()
+
+	err = db.makeDurable(f)
+
+	<-f.turn
+	db.cq.Lock()
+	if err == nil && db.cq.pipeErr != nil {
+		err = db.cq.pipeErr
+	}
+	if err != nil && db.cq.pipeErr == nil {
+		db.cq.pipeErr = err
+	}
+	db.cq.Unlock()
+	if err == nil {
+		db.publish(f)
+	}
+	db.cq.Lock()
+	k = copy(db.cq.pipe, db.cq.pipe[1:])
+	db.cq.pipe[k] = nil
+	db.cq.pipe = db.cq.pipe[:k]
+	if k > 0 {
+		db.cq.pipe[0].turn <- struct{}{}
+	}
+	db.finishLocked(f, err)
+	db.nextLeaderLocked()
 	db.cq.Unlock()
 	return err
 }
 
-// commitGroup is run by the leader only.
-func (db *DB) commitGroup(group []*commitReq) error {
-	if err := db.Err(); err != nil {
+// pipeRoomLocked reports whether req, at the head of the queue, may lead.
+func (db *DB) pipeRoomLocked(req *commitReq) bool {
+	if req.gc != nil {
+		return len(db.cq.pipe) == 0
+	}
+	return len(db.cq.pipe) < db.opts.CommitPipeline
+}
+
+// nextLeaderLocked wakes the head of the queue if it may lead now and no
+// leader is appending (a leader leaves the queue only after its append).
+func (db *DB) nextLeaderLocked() {
+	if len(db.cq.queue) == 0 {
+		if len(db.cq.pipe) == 0 {
+			db.cq.cond.Broadcast() // Close waits for an empty pipeline
+		}
+		return
+	}
+	head := db.cq.queue[0]
+	if !head.lead && db.pipeRoomLocked(head) {
+		head.lead = true
+		head.wake <- struct{}{}
+	}
+}
+
+func (db *DB) takeInflightLocked() *inflight {
+	if k := len(db.cq.free); k > 0 {
+		f := db.cq.free[k-1]
+		db.cq.free = db.cq.free[:k-1]
+		return f
+	}
+	f := &inflight{db: db, turn: make(chan struct{}, 1)}
+	f.eb.prefix = db.opts.ValuePrefix
+	f.post = func(r kvsep.Range) error {
+		wait, err := db.opts.CommitHook(r)
+		if wait != nil {
+			f.waits = append(f.waits, wait)
+		}
 		return err
+	}
+	return f
+}
+
+// finishLocked wakes f's writers with err and recycles f. The leader (the
+// caller) is not woken: it returns err itself.
+func (db *DB) finishLocked(f *inflight, err error) {
+	for i, r := range f.group {
+		r.done, r.err = true, err
+		if i > 0 {
+			r.wake <- struct{}{}
+		}
+	}
+	clear(f.group)
+	f.group = f.group[:0]
+	clear(f.batches)
+	f.batches = f.batches[:0]
+	clear(f.waits)
+	f.waits = f.waits[:0]
+	db.cq.free = append(db.cq.free, f)
+}
+
+// appendGroup is step 1, run by the leader alone: it makes room in the
+// index, appends the group's frames (a GC rewrite: the records keys still
+// point at) and posts them through the CommitHook. appended is false if a
+// GC rewrite had nothing left to write.
+func (db *DB) appendGroup(f *inflight) (appended bool, err error) {
+	if err := db.Err(); err != nil {
+		return false, err
 	}
 	if err := db.idx.MakeRoom(context.Background()); err != nil {
 		if errors.Is(err, index.ErrClosed) {
-			return ErrClosed
+			return false, ErrClosed
 		}
-		return db.fail(markCorrupt(err))
+		return false, db.fail(markCorrupt(err))
 	}
-	s := &db.scratch
-	s.batches = s.batches[:0]
-	if gc := group[0].gc; gc != nil {
-		recs, err := db.filterGCLocked(gc)
+	if gc := f.group[0].gc; gc != nil {
+		recs, err := db.filterGC(gc, &f.gcRecs)
 		if err != nil || recs == nil {
-			return err
+			return false, err
 		}
-		s.batches = append(s.batches, recs)
+		f.batches = append(f.batches, recs)
 	} else {
-		for _, r := range group {
-			s.batches = append(s.batches, r.recs)
+		for _, r := range f.group {
+			f.batches = append(f.batches, r.recs)
 		}
 	}
-	if cap(s.pos) < len(s.batches) {
-		s.pos = make([]kvsep.FramePos, len(s.batches))
+	if cap(f.pos) < len(f.batches) {
+		f.pos = make([]kvsep.FramePos, len(f.batches))
 	}
-	s.pos = s.pos[:len(s.batches)]
-	seq := db.nextSeq
-	if err := db.log.Append(s.batches, seq, s.pos, db.opts.CommitHook); err != nil {
+	f.pos = f.pos[:len(f.batches)]
+	var post func(kvsep.Range) error
+	if db.opts.CommitHook != nil {
+		post = f.post
+	}
+	f.seq = db.nextSeq
+	if err := db.log.Append(f.batches, f.seq, f.pos, post); err != nil {
 		if errors.Is(err, kvsep.ErrTooLarge) {
-			return fmt.Errorf("%w: %w", ErrTooLarge, err)
+			return false, fmt.Errorf("%w: %w", ErrTooLarge, err)
 		}
-		return db.fail(err)
+		return false, db.fail(err)
 	}
-	if db.opts.Sync == SyncAlways {
-		if err := db.log.Sync(); err != nil {
-			return db.fail(err)
-		}
-		db.syncs.Add(1)
+	f.end = db.log.End()
+	var records uint64
+	for _, b := range f.batches {
+		records += uint64(b.Count())
 	}
-	s.eb.reset()
-	for i, b := range s.batches {
+	f.last = f.seq + records - 1
+	db.nextSeq = f.last + 1
+	return true, nil
+}
+
+// makeDurable is step 2: the group's index entries are built while its
+// bytes travel, then the local sync and the backups' acknowledgements are
+// awaited.
+func (db *DB) makeDurable(f *inflight) error {
+	f.eb.reset()
+	for i, b := range f.batches {
 		for j := range b.Count() {
 			kind, key, value := b.At(j)
-			s.eb.add(db.opts.ValueThreshold, kind, key, value, b.Pointer(s.pos[i], j))
+			f.eb.add(db.opts.ValueThreshold, kind, key, value, b.Pointer(f.pos[i], j))
 		}
 	}
-	entries := s.eb.finish()
-	db.idx.Apply(seq, entries, index.LogPos(db.log.End()))
-	last := seq + uint64(len(entries)) - 1
-	db.nextSeq = last + 1
-	db.visibleSeq.Store(last)
-	if gc := group[0].gc; gc != nil {
-		gc.lastSeq = last
+	if db.opts.Sync == SyncAlways {
+		synced, err := db.log.SyncThrough(f.end)
+		if err != nil {
+			return db.fail(err)
+		}
+		if synced {
+			db.syncs.Add(1)
+		}
 	}
-	db.commits.Add(uint64(len(group)))
-	db.groups.Add(1)
+	for _, wait := range f.waits {
+		if err := wait(); err != nil {
+			return db.fail(fmt.Errorf("commit hook: %w", err))
+		}
+	}
 	return nil
+}
+
+// publish is step 3, run in append order.
+func (db *DB) publish(f *inflight) {
+	entries := f.eb.finish()
+	db.idx.Apply(f.seq, entries, index.LogPos(f.end))
+	db.visibleSeq.Store(f.last)
+	if gc := f.group[0].gc; gc != nil {
+		gc.lastSeq = f.last
+	}
+	db.commits.Add(uint64(len(f.group)))
+	db.groups.Add(1)
 }

@@ -44,17 +44,22 @@ type DB struct {
 	stopErr atomic.Pointer[error]
 	closed  atomic.Bool
 
-	// cq is the group commit queue.
+	// cq is the group commit queue and pipeline (commit.go).
 	cq struct {
 		sync.Mutex
-		cond    sync.Cond
-		queue   []*commitReq
+		cond  sync.Cond
+		queue []*commitReq
+		// pipe holds the groups appended and not yet published, in
+		// append order; free recycles them.
+		pipe []*inflight
+		free []*inflight
+		// pipeErr is the first error of a group in the pipe: every group
+		// behind it fails with it.
+		pipeErr error
 		closing bool
 	}
 	// nextSeq is the seq of the next record; owned by the commit leader.
 	nextSeq uint64
-	// leader scratch, owned by the commit leader.
-	scratch leaderScratch
 
 	// readMu is held shared by every point read while it resolves a value
 	// pointer; GC takes it exclusively once (a barrier) before deleting a
@@ -117,7 +122,6 @@ func Open(dir string, opts Options) (*DB, error) {
 	db.getCtx = iostat.WithKind(context.Background(), iostat.Get)
 	db.scanCtx = iostat.WithKind(context.Background(), iostat.Scan)
 	db.gcCtx = iostat.WithKind(context.Background(), iostat.GC)
-	db.scratch.eb.prefix = opts.ValuePrefix
 	db.bi.eb.prefix = opts.ValuePrefix
 	if err := db.open(); err != nil {
 		db.bgCancel()
@@ -416,7 +420,7 @@ func (db *DB) Close() error {
 	}
 	db.cq.Lock()
 	db.cq.closing = true
-	for len(db.cq.queue) > 0 {
+	for len(db.cq.queue) > 0 || len(db.cq.pipe) > 0 {
 		db.cq.cond.Wait()
 	}
 	db.cq.Unlock()

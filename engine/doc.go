@@ -27,10 +27,15 @@
 // # Write path (group commit)
 //
 //	writers --queue--> leader: MakeRoom, one kvsep.Log.Append of every
-//	                   queued batch's frame (CommitHook sees each appended
-//	                   range), one Sync (SyncAlways), index.Apply of all
-//	                   records with consecutive seqs, publish visibleSeq,
-//	                   wake the writers.
+//	                   queued batch's frame (CommitHook posts each appended
+//	                   range), leave the queue (the next leader may append
+//	                   while up to CommitPipeline groups are in flight)
+//	          group -> one SyncThrough (SyncAlways; outside the append lock,
+//	                   coalesced with other groups' fsyncs), then the
+//	                   CommitHook's waits (the backups hold it)
+//	          group -> in append order: index.Apply of its records with
+//	                   consecutive seqs, publish visibleSeq, wake its
+//	                   writers
 //
 // # Recovery
 //
@@ -72,8 +77,10 @@
 //     and becomes visible to readers at once (visibleSeq moves past all of
 //     its seqs together).
 //  2. A write is acknowledged only after its frame is in the segment
-//     buffer, the CommitHook accepted it, and (SyncAlways) it is written to
-//     the segment file and synced. SyncInterval and SyncNever let up to
+//     buffer, the CommitHook's waits for it returned nil, and (SyncAlways)
+//     it is written to the segment file and synced; and only after every
+//     group appended before it was acknowledged (groups publish in log
+//     order, and one that fails fails every group behind it). SyncInterval and SyncNever let up to
 //     64 KiB of frames wait in the buffer before writing them.
 //  3. The value log is synced before a flush's edit can move the checkpoint
 //     past it (the index's TableCreated callback), so replay never starts

@@ -41,14 +41,19 @@ type Listener struct {
 // CommitHook is called by the commit leader for each run of bytes a group
 // commit appended to the value log, in log order, with the value log's
 // append lock held: r.Data aliases the segment's mmap'd buffer (the one
-// kvsep.Log.Buffers exposes) at r.Offset. The group is acknowledged to its
-// writers only after every call for it has returned nil (and the local sync
-// policy is met), so a hook that returns once the backups hold the bytes
-// makes acknowledgement wait for them. A run of a segment's bytes is always
+// kvsep.Log.Buffers exposes) at r.Offset. It should start moving the bytes
+// (post them to the backups) and return at once; the wait it returns (nil:
+// nothing to wait for) is called later, outside every engine lock,
+// possibly while later groups append and post, and concurrently with the
+// waits of other groups. The group is acknowledged to its writers only
+// after every wait for it has returned nil (and the local sync policy is
+// met), so a wait that returns once the backups hold the bytes makes
+// acknowledgement wait for them. A run of a segment's bytes is always
 // passed before that segment's SegmentSealed event.
 //
-// If the hook returns an error, the group's writes fail with it (they are
-// not acknowledged) and the engine stops accepting writes (ErrStopped): the
-// bytes are already in the local log, so they may reappear when the
-// directory is reopened; an unacknowledged write may or may not survive.
-type CommitHook func(r kvsep.Range) error
+// If the hook or a wait returns an error, the group's writes fail with it
+// (they are not acknowledged), so do those of every group appended after
+// it, and the engine stops accepting writes (ErrStopped): the bytes are
+// already in the local log, so they may reappear when the directory is
+// reopened; an unacknowledged write may or may not survive.
+type CommitHook func(r kvsep.Range) (wait func() error, err error)

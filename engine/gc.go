@@ -38,10 +38,10 @@ type GCResult struct {
 	BytesRewritten int64
 }
 
-// filterGCLocked keeps the records whose key still points at the old copy.
-// Run by the commit leader, so no write can slip between check and append.
-func (db *DB) filterGCLocked(gc *gcRewrite) (*kvsep.Records, error) {
-	out := &db.scratch.gcRecs
+// filterGC puts in out the records whose key still points at the old copy.
+// Run by the commit leader with the pipeline empty (every earlier write is
+// in the index), so no write can slip between check and append.
+func (db *DB) filterGC(gc *gcRewrite, out *kvsep.Records) (*kvsep.Records, error) {
 	out.Reset()
 	out.SetGC(true)
 	seq := db.visibleSeq.Load()
@@ -232,7 +232,7 @@ func (db *DB) collectSegment(ctx context.Context, n uint64, res *GCResult) error
 			return nil
 		}
 		size := rw.recs.Len()
-		if err := db.commit(&commitReq{gc: rw}); err != nil {
+		if err := db.commit(&commitReq{gc: rw, wake: make(chan struct{}, 1)}); err != nil {
 			return err
 		}
 		res.KeysRewritten += rw.kept

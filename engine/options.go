@@ -127,6 +127,17 @@ type Options struct {
 	// MaxGroupBytes bounds the frames one group commit appends. Zero: 1 MiB
 	// (and at most half a segment).
 	MaxGroupBytes int
+	// CommitPipeline is how many group commits may be appended and waiting
+	// for durability (the local sync and the CommitHook's waits) at once:
+	// while one group waits for its backups, the next appends and posts.
+	// Writes are still published in log order. Within one group the local
+	// fsync always overlaps the wait for the backups. Zero: 1 under
+	// SyncAlways, else 4. Measured (engine, 16 writers, 100 B values): with
+	// a 1.3 ms simulated round trip and SyncNever, depth 4 commits 1.5x
+	// what depth 1 does; under SyncAlways the fsync is the bottleneck, and
+	// deeper pipelines only split it into more, smaller fsyncs (depth 4:
+	// 0.65-0.8x of depth 1).
+	CommitPipeline int
 	// Index configures the LSM index. Its FS, Counters, ValueRef,
 	// CompactionFilter and Listener are set by the engine and must be left
 	// zero.
@@ -173,6 +184,12 @@ func (o *Options) EnsureDefaults() {
 	if o.SyncInterval == 0 {
 		o.SyncInterval = 100 * time.Millisecond
 	}
+	if o.CommitPipeline == 0 {
+		o.CommitPipeline = 4
+		if o.Sync == SyncAlways {
+			o.CommitPipeline = 1
+		}
+	}
 	if o.MaxGroupBytes == 0 {
 		o.MaxGroupBytes = min(1<<20, int(o.SegmentSize/2))
 	}
@@ -213,6 +230,9 @@ func (o *Options) Validate() error {
 	}
 	if o.ValuePrefix < 0 || o.ValuePrefix > MaxValuePrefix {
 		bad("ValuePrefix %d not in 0..%d", o.ValuePrefix, MaxValuePrefix)
+	}
+	if o.CommitPipeline < 0 || o.CommitPipeline > 64 {
+		bad("CommitPipeline %d not in 0..64", o.CommitPipeline)
 	}
 	if o.MaxGroupBytes < 0 || int64(o.MaxGroupBytes) > o.SegmentSize {
 		bad("MaxGroupBytes %d not in 0..SegmentSize (%d)", o.MaxGroupBytes, o.SegmentSize)

@@ -66,6 +66,16 @@ type Log struct {
 		closed  bool
 	}
 
+	// durable serializes syncs of the active segment's file outside w, so
+	// that appends go on while a group commit waits for its fsync
+	// (SyncThrough). Lock order: w, then durable.
+	durable struct {
+		sync.Mutex
+		file vfs.File // the active segment's file; nil once sealed or closed
+		seg  uint64   // its number
+		done Pos      // every byte before done is synced to its file
+	}
+
 	// activeSeg and written mirror w.active and w.written for readers that
 	// must know whether a record is in the file yet (LazyWrite).
 	activeSeg atomic.Uint64
@@ -218,7 +228,8 @@ func (l *Log) recoverNewest() error {
 			return err
 		}
 	}
-	l.w.active, l.w.tail, l.w.file, l.w.nextSeq = n, end, f, lastSeq
+	l.w.active, l.w.tail, l.w.nextSeq = n, end, lastSeq
+	l.setFileLocked(f, n, Pos{}) // reopened: not known to be synced
 	if end == segmentHeaderLen && fileLen < segmentHeaderLen {
 		l.w.tail = 0 // header not yet written: the next append writes it
 	}
@@ -416,7 +427,14 @@ func (l *Log) sealLocked() error {
 		}
 		l.opts.Counters.AddWritten(iostat.Vlog, len(pad))
 	}
-	if err := l.w.file.Sync(); err != nil {
+	l.durable.Lock()
+	err := l.w.file.Sync()
+	if err == nil {
+		l.durable.done = Pos{Segment: n, Offset: uint64(l.size)}
+	}
+	l.durable.file = nil
+	l.durable.Unlock()
+	if err != nil {
 		return l.failLocked(fmt.Errorf("sync segment %06d: %w", n, err))
 	}
 	if err := l.w.file.Close(); err != nil {
@@ -444,7 +462,8 @@ func (l *Log) startSegmentLocked(n uint64) error {
 		f.Close()
 		return l.failLocked(err)
 	}
-	l.w.active, l.w.tail, l.w.file = n, 0, f
+	l.w.active, l.w.tail = n, 0
+	l.setFileLocked(f, n, Pos{Segment: n})
 	l.setWrittenLocked(0)
 	l.mu.Lock()
 	l.mu.segments = append(l.mu.segments, n)
@@ -482,10 +501,80 @@ func (l *Log) Sync() error {
 	if err := l.writePendingLocked(); err != nil {
 		return err
 	}
-	if err := l.w.file.Sync(); err != nil {
+	l.durable.Lock()
+	err := l.w.file.Sync()
+	if err == nil {
+		l.durable.done = Pos{Segment: l.w.active, Offset: uint64(l.w.written)}
+	}
+	l.durable.Unlock()
+	if err != nil {
 		return l.failLocked(fmt.Errorf("sync segment %06d: %w", l.w.active, err))
 	}
 	return nil
+}
+
+// SyncThrough makes every appended byte before end durable, like Sync, but
+// without holding the append lock during the fsync: appends go on meanwhile,
+// and one fsync covers every caller whose end it passes (a pipelined group
+// commit). A sealed segment was synced when it was sealed. synced reports
+// whether this call ran an fsync (false: an earlier one covered end).
+func (l *Log) SyncThrough(end Pos) (synced bool, err error) {
+	l.w.Lock()
+	if err := l.checkLocked(); err != nil {
+		l.w.Unlock()
+		return false, err
+	}
+	if err := l.writePendingLocked(); err != nil {
+		l.w.Unlock()
+		return false, err
+	}
+	l.w.Unlock()
+
+	l.durable.Lock()
+	if !l.durable.done.Less(end) {
+		l.durable.Unlock()
+		return false, nil
+	}
+	f, seg := l.durable.file, l.durable.seg
+	if f == nil || seg != end.Segment {
+		l.durable.Unlock()
+		// Closed, failed while sealing, or handed over (WriteSegment).
+		l.w.Lock()
+		defer l.w.Unlock()
+		if err := l.checkLocked(); err != nil {
+			return false, err
+		}
+		return false, fmt.Errorf("kvsep: SyncThrough %d/%d: segment %06d is not the active one", end.Segment, end.Offset, end.Segment)
+	}
+	// Bytes written before the fsync starts are covered by it; appends
+	// that race with it only write more.
+	upto := Pos{Segment: seg, Offset: uint64(l.written.Load())}
+	if l.activeSeg.Load() != seg {
+		upto = end // cannot happen while durable is held; stay conservative
+	}
+	err = f.Sync()
+	if err == nil && l.durable.done.Less(upto) {
+		l.durable.done = upto
+	}
+	l.durable.Unlock()
+	if err != nil {
+		l.w.Lock()
+		defer l.w.Unlock()
+		return false, l.failLocked(fmt.Errorf("sync segment %06d: %w", seg, err))
+	}
+	return true, nil
+}
+
+// setFileLocked makes f (nil: none) the active segment's file, seg's, with
+// done the position already durable in it.
+func (l *Log) setFileLocked(f vfs.File, seg uint64, done Pos) {
+	l.w.file = f
+	l.durable.Lock()
+	defer l.durable.Unlock()
+	l.durable.file, l.durable.seg = f, seg
+	if f != nil && l.durable.done.Less(done) {
+		l.durable.done = done
+	}
 }
 
 // reader returns a read handle on segment n.
@@ -667,7 +756,7 @@ func (l *Log) WriteSegment(n uint64, data []byte) error {
 	}
 	if l.w.file != nil && l.w.active == n {
 		l.w.file.Close()
-		l.w.file = nil
+		l.setFileLocked(nil, 0, Pos{})
 	}
 	tmp := l.path(n) + ".tmp"
 	f, err := l.opts.FS.Create(tmp, vfs.WriteCategoryUnspecified)
@@ -771,7 +860,7 @@ func (l *Log) WriteSegmentFrom(n uint64, data []byte, from int) error {
 	}
 	if l.w.file != nil && l.w.active == n {
 		l.w.file.Close()
-		l.w.file = nil
+		l.setFileLocked(nil, 0, Pos{})
 	}
 	f, err := l.opts.FS.OpenReadWrite(name, vfs.WriteCategoryUnspecified)
 	if err != nil {
@@ -835,10 +924,11 @@ func (l *Log) Close() error {
 	}
 	l.w.closed = true
 	if l.w.file != nil {
-		if cerr := l.w.file.Close(); err == nil {
+		f := l.w.file
+		l.setFileLocked(nil, 0, Pos{})
+		if cerr := f.Close(); err == nil {
 			err = cerr
 		}
-		l.w.file = nil
 	}
 	l.mu.Lock()
 	for n, r := range l.mu.readers {

@@ -11,7 +11,8 @@
 //	                                          ├─ stage the range in the registered
 //	                                          │  segment ring (same slot, same offset)
 //	                                          ├─ state machine: Append → RDMA WRITE per backup
-//	                                          └─ wait for the commit's result
+//	                                          └─ return a wait for the commit's result
+//	(the next group appends and posts; this one fsyncs, then waits)
 //	backup NIC completes the WRITE ─▶ WriteCompleted ─▶ result ─▶ engine acks the batch
 //
 // Index shipping: every table the engine writes streams through a TableSink
@@ -45,12 +46,13 @@
 // live edits queued behind a snapshot can never starve it of buffers.
 //
 // Invariants:
-//  1. A commit hook returns nil only after the state machine acknowledged
+//  1. A commit's wait returns nil only after the state machine acknowledged
 //     the commit: every backup of the replica set holds it, and there are at
 //     least MinReplicas of them (replication invariant 2).
 //  2. A staged segment slot is overwritten only after every write from it
-//     completed: the hook of a commit in segment s waits for its writes, so
-//     segment s+StageSlots cannot begin while s has writes in flight.
+//     completed: the engine pipelines group commits, so before staging
+//     bytes of segment s (a hook, or its seal) the node waits until no
+//     write of segment s-StageSlots is queued or in flight.
 //  3. A chunk buffer returns to the pool only when the state machine
 //     releases it: queued and in-flight writes of it are done or dropped.
 //  4. The node's goroutines (accept, one per backup, ticker, one catch-up

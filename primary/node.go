@@ -256,30 +256,61 @@ func (n *Node) Apply(b *engine.Batch) error {
 	return n.db.Apply(b)
 }
 
-// commitHook stages r in registered memory and waits until the state
-// machine resolves the commit (invariant 1).
-func (n *Node) commitHook(r kvsep.Range) error {
+// commitHook stages r in registered memory and offers it to the state
+// machine, which posts it to the backups; the wait it returns blocks until
+// the state machine resolves the commit (invariant 1). The engine pipelines
+// group commits, so several may be in flight: before r's bytes overwrite
+// the staging slot of an older segment, every write from that segment must
+// have completed (invariant 2).
+func (n *Node) commitHook(r kvsep.Range) (func() error, error) {
+	if err := n.waitStageSlot(r.Segment); err != nil {
+		return nil, err
+	}
 	slot := int(r.Segment % uint64(n.stageSlots))
 	copy(n.stage.Bytes()[slot*n.segSize+int(r.Offset):], r.Data)
 	n.mu.Lock()
 	if n.mu.closed {
 		n.mu.Unlock()
-		return ErrClosed
+		return nil, ErrClosed
 	}
 	cid, err := n.mu.sm.Append(r.Segment, uint64(r.Offset), uint64(len(r.Data)))
 	if err != nil {
 		n.mu.Unlock()
-		return err
+		return nil, err
 	}
 	ch := make(chan error, 1)
 	n.mu.waits[cid] = ch
 	n.processLocked()
 	n.mu.Unlock()
-	err = <-ch
-	if errors.Is(err, replication.ErrTooFewReplicas) && n.opts.ReplicaWait > 0 {
-		err = n.waitCovered(r.Segment, uint64(r.Offset)+uint64(len(r.Data)), err)
+	end := uint64(r.Offset) + uint64(len(r.Data))
+	return func() error {
+		err := <-ch
+		if errors.Is(err, replication.ErrTooFewReplicas) && n.opts.ReplicaWait > 0 {
+			err = n.waitCovered(r.Segment, end, err)
+		}
+		return err
+	}, nil
+}
+
+// waitStageSlot waits until segment seg may be staged: no write of the
+// segment that last used its slot is queued or in flight.
+func (n *Node) waitStageSlot(seg uint64) error {
+	if seg < uint64(n.stageSlots) {
+		return nil
 	}
-	return err
+	old := seg - uint64(n.stageSlots)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for n.mu.sm.SegmentWrites(old) > 0 {
+		if n.mu.closed {
+			return ErrClosed
+		}
+		if err := n.mu.sm.Fenced(); err != nil {
+			return err
+		}
+		n.mu.changed.Wait()
+	}
+	return nil
 }
 
 // waitCovered waits, up to ReplicaWait, for MinReplicas backups that joined
@@ -319,6 +350,10 @@ func (n *Node) waitCovered(seg, end uint64, cause error) error {
 // segmentSealed tells backups to persist the segment. The staged copy of
 // the segment is complete: every commit hook of its bytes has returned.
 func (n *Node) segmentSealed(num uint64, buf []byte) {
+	if err := n.waitStageSlot(num); err != nil {
+		n.opts.Logger.Warn("segment sealed while closing or fenced", "segment", num, "err", err)
+		return
+	}
 	slot := int(num % uint64(n.stageSlots))
 	// The engine pads a sealed segment; stage the whole image so the slot
 	// backups persist is byte-identical to the primary's file.

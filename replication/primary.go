@@ -439,6 +439,11 @@ func (p *Primary) Append(seg, off, n uint64) (CommitID, error) {
 	return c.id, nil
 }
 
+// SegmentWrites returns how many writes from segment seg's staged bytes
+// are queued or in flight: the wrapper may reuse the staging memory of a
+// segment only once none are.
+func (p *Primary) SegmentWrites(seg uint64) int { return max(p.segRefs[seg], 0) }
+
 // Seal records that segment seg is complete: length bytes with crc32c crc.
 // Backups persist it and answer SegmentDone, which frees its slot.
 func (p *Primary) Seal(seg, length uint64, crc uint32) error {
