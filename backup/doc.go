@@ -35,13 +35,13 @@
 // log arrives the same way; the store is an engine.ModeBuildIndex engine,
 // and after persisting each sealed segment the backup replays its records
 // into its own memtable (engine.DB.ReplaySegment), so it flushes and
-// compacts on its own and its CPU and I/O per write are a primary's. There
-// is no snapshot catch-up in this mode: on Welcome the store must already
-// hold every segment before the one the primary streams live
-// (engine.DB.CheckJoin), else the node stops with an error wrapping
-// engine.ErrNeedsCatchUp; a store holding part of the segment being filled
-// is refused too when the primary is a new one (a newer epoch), since its
-// records there may lie beyond what the new primary kept. The backup runs
+// compacts on its own and its CPU and I/O per write are a primary's. It
+// catches up as a ship-index backup does (reset, then the primary's
+// snapshot: segments, tables, snapshot edit), with the primary's index as
+// its base; after installing the snapshot edit it replays the segments
+// from the snapshot's checkpoint to the join segment (engine.DB.
+// CatchUpReplay), the records the primary held in memory, and from then
+// on builds its own index from the live stream. The backup runs
 // no value-log GC: it follows the primary's. SegmentGone names a segment
 // the primary collected and the log position after its rewrites; the
 // engine deletes its copy once its own checkpoint passes that position

@@ -291,16 +291,8 @@ func (n *Node) handle(c rdma.Completion) error {
 		if err != nil {
 			return fmt.Errorf("backup: from primary: %w", err)
 		}
-		before := n.sm.Epoch()
 		if err := n.sm.Step(m); err != nil {
 			return err
-		}
-		if m.Type == replication.MsgWelcome && n.opts.Mode == replication.ModeBuildIndex {
-			// No snapshot catch-up in build-index mode: the store must
-			// already hold every segment before the one streamed live.
-			if err := n.db.CheckJoin(m.Seg, m.Epoch > before); err != nil {
-				return fmt.Errorf("backup: build-index backup cannot join at segment %d (build-index backups join before the primary's first write, or keep up from then on): %w", m.Seg, err)
-			}
 		}
 	case rdma.OpRecvImm:
 		slot := c.Imm
@@ -384,6 +376,13 @@ func (n *Node) do(a replication.Action) error {
 		}
 		for _, t := range e.Added {
 			delete(n.checked, t.Meta.Num)
+		}
+		if a.Kind == replication.ObjectSnapshot && n.opts.Mode == replication.ModeBuildIndex {
+			// The primary's index is the base; the records it held in
+			// memory at the snapshot are in the segments from its
+			// checkpoint to the join segment: replay them.
+			cur, _ := n.sm.Position()
+			return n.db.CatchUpReplay(cur)
 		}
 		return nil
 	case replication.ActReplaySegment:

@@ -13,12 +13,13 @@ import (
 func TableFileName(num uint64) string { return fmt.Sprintf("%06d.sst", num) }
 
 // CreateTable creates the file of table num in the store directory, for a
-// ship-index backup receiving a table from its primary. Bytes written to it
+// backup receiving a table from its primary (a ship-index backup's every
+// table; a build-index backup's catch-up snapshot). Bytes written to it
 // count as iostat.Replication. The caller writes, syncs and closes it, then
 // installs the edit that names it (InstallEdit).
 func (db *DB) CreateTable(num uint64) (vfs.File, error) {
-	if db.opts.Mode != ModeShipIndex {
-		return nil, fmt.Errorf("engine: CreateTable on a %v engine: only ship-index backups receive tables", db.opts.Mode)
+	if db.opts.Mode == ModePrimary {
+		return nil, fmt.Errorf("engine: CreateTable on a %v engine: only backups receive tables", db.opts.Mode)
 	}
 	fs := db.counters.FS(db.fs, iostat.Replication)
 	f, err := fs.Create(fs.PathJoin(db.dir, TableFileName(num)), vfs.WriteCategoryUnspecified)
@@ -38,9 +39,18 @@ func (db *DB) InstallEdit(e *index.VersionEdit) error { return db.InstallEditChe
 // InstallEditChecked is InstallEdit for a backup that verified some tables'
 // size and crc32c as they arrived: those are not read back (see
 // index.Index.InstallEditChecked).
+//
+// A build-index engine installs one edit only: a primary's catch-up
+// snapshot, on an empty store (after a reset), as its base version; it
+// then continues with CatchUpReplay and ReplaySegment.
 func (db *DB) InstallEditChecked(e *index.VersionEdit, checked index.Checked) error {
-	if db.opts.Mode != ModeShipIndex {
-		return fmt.Errorf("engine: InstallEdit on a %v engine: only ship-index backups install edits", db.opts.Mode)
+	switch db.opts.Mode {
+	case ModePrimary:
+		return fmt.Errorf("engine: InstallEdit on a %v engine: only backups install a primary's edits", db.opts.Mode)
+	case ModeBuildIndex:
+		if err := db.checkEmptyForSnapshot(); err != nil {
+			return err
+		}
 	}
 	if db.closed.Load() {
 		return ErrClosed
@@ -50,6 +60,7 @@ func (db *DB) InstallEditChecked(e *index.VersionEdit, checked index.Checked) er
 	}
 	if e.LastSeq > db.visibleSeq.Load() {
 		db.visibleSeq.Store(e.LastSeq)
+		db.nextSeq = e.LastSeq + 1
 	}
 	for _, n := range e.DeletedSegments {
 		db.readers.Lock()

@@ -33,8 +33,44 @@ import (
 
 // ErrNeedsCatchUp: a build-index engine was asked to continue from a
 // segment or sequence number it does not reach; it lacks part of the
-// primary's value log, and build-index backups have no snapshot catch-up.
+// primary's value log and must catch up from a snapshot (a reset store,
+// InstallEdit of the snapshot, CatchUpReplay).
 var ErrNeedsCatchUp = errors.New("engine: build-index store lacks part of the value log")
+
+// checkEmptyForSnapshot allows a build-index engine to install a catch-up
+// snapshot only while it holds no table and has applied no record.
+func (db *DB) checkEmptyForSnapshot() error {
+	if db.visibleSeq.Load() != 0 || db.idx.LastSeq() != 0 {
+		return fmt.Errorf("engine: build-index store at seq %d cannot install a snapshot: only an empty (reset) store can", db.visibleSeq.Load())
+	}
+	for _, l := range db.idx.Levels() {
+		if len(l.Tables) > 0 {
+			return fmt.Errorf("engine: build-index store holds tables: only an empty (reset) store can install a snapshot")
+		}
+	}
+	return nil
+}
+
+// CatchUpReplay replays, after a catch-up snapshot was installed, every
+// segment from the snapshot's checkpoint up to (not including) segment
+// upTo, the first one the primary streams live: the records the primary
+// held in its memtables at the snapshot. Each must be held (the snapshot
+// carries every segment below upTo). ModeBuildIndex only.
+func (db *DB) CatchUpReplay(upTo uint64) error {
+	if db.opts.Mode != ModeBuildIndex {
+		return fmt.Errorf("engine: CatchUpReplay on a %v engine: only build-index backups replay segments", db.opts.Mode)
+	}
+	from := db.idx.Checkpoint().Segment
+	if from == 0 {
+		from = 1
+	}
+	for n := from; n < upTo; n++ {
+		if err := db.ReplaySegment(n); err != nil {
+			return fmt.Errorf("catch-up replay of segment %06d: %w", n, err)
+		}
+	}
+	return nil
+}
 
 // buildIndexState is ReplaySegment's state.
 type buildIndexState struct {

@@ -186,32 +186,89 @@ func TestBuildIndexAckDisk(t *testing.T) {
 	r.checkBackups(t, seed)
 }
 
-// TestBuildIndexRefusesCatchUp: a build-index backup that would need the
-// value log written before it joined stops with ErrNeedsCatchUp instead of
-// serving an index with holes.
-func TestBuildIndexRefusesCatchUp(t *testing.T) {
+// TestBuildIndexBackupCatchesUp: a build-index backup that joins a primary
+// with a history (flushed tables, compactions, segments GC deleted) copies
+// the primary's snapshot as its base, replays the segments past the
+// snapshot's checkpoint, then tails the live stream and builds its own
+// index on top; opened as an engine afterwards it returns the primary's
+// data, and it holds the same value-log segments as the primary.
+func TestBuildIndexBackupCatchesUp(t *testing.T) {
+	const seed = 11
+	rng := rand.New(rand.NewPCG(seed, seed))
 	root := t.TempDir()
+	pdir, bdir := filepath.Join(root, "primary"), filepath.Join(root, "backup")
 	pp := openProvider(t)
-	p, err := primary.Open(filepath.Join(root, "primary"), smallEngine(), primary.Options{
+	p, err := primary.Open(pdir, smallEngine(), primary.Options{
 		Listen: "127.0.0.1:0", Provider: pp, Mode: replication.ModeBuildIndex, ChunkSize: 16 << 10,
 		Logger: testLogger(t, "primary"),
 	})
 	require.NoError(t, err)
-	for i := range 2000 {
-		b := new(engine.Batch)
-		b.Set(fmt.Appendf(nil, "key-%05d", i), make([]byte, 100))
-		require.NoError(t, p.Apply(b))
+	model := map[string]string{}
+	write := func(n int) {
+		for i := range n {
+			k := fmt.Sprintf("key-%05d", rng.IntN(2000))
+			b := new(engine.Batch)
+			if rng.IntN(10) == 0 {
+				b.Delete([]byte(k))
+				delete(model, k)
+			} else {
+				v := fmt.Sprintf("%s-v%d-%s", k, i, make([]byte, rng.IntN(200)))
+				b.Set([]byte(k), []byte(v))
+				model[k] = v
+			}
+			require.NoError(t, p.Apply(b), "seed %d op %d", seed, i)
+		}
 	}
+	write(4000)
+	res, err := p.DB().RunGC(context.Background())
+	require.NoError(t, err)
+	require.NotEmpty(t, res.Segments, "the backup must not be able to replay the whole log from segment 1")
+	write(1000) // records past the flushed checkpoint, in the primary's memtable
+	require.NotZero(t, p.DB().Index().Metrics().Compactions, "the snapshot should hold compacted tables")
+
 	bp := openProvider(t)
-	b, err := backup.Open(filepath.Join(root, "backup"), smallEngine(), backup.Options{
+	b, err := backup.Open(bdir, smallEngine(), backup.Options{
 		ID: "late", Primary: p.Addr(), Provider: bp, Mode: replication.ModeBuildIndex, ChunkSize: 16 << 10,
 		Logger: testLogger(t, "late"),
 	})
 	require.NoError(t, err)
-	err = b.Run(context.Background())
-	require.ErrorIs(t, err, engine.ErrNeedsCatchUp)
-	require.NoError(t, b.Close())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	runErr := make(chan error, 1)
+	go func() { runErr <- b.Run(ctx) }()
+	c := &cluster{t: t, p: p}
+	c.waitMembers(1)
+
+	write(4000)
+	res, err = p.DB().RunGC(context.Background())
+	require.NoError(t, err)
+	t.Logf("GC after the join collected %d segments", len(res.Segments))
+	write(500)
+	require.NoError(t, p.DB().Flush(context.Background()))
+	gcTotal := p.DB().Metrics().GC.Segments
 	require.NoError(t, p.Close())
+	if err := <-runErr; err != nil {
+		require.ErrorIs(t, err, backup.ErrDisconnected)
+	}
+	require.NoError(t, b.PrepareTakeover())
+	require.NoError(t, b.Close())
 	require.NoError(t, bp.Close())
 	require.NoError(t, pp.Close())
+	require.NotZero(t, gcTotal)
+
+	require.Equal(t, segmentFiles(t, pdir), segmentFiles(t, bdir), "seed %d: the backup follows the primary's GC", seed)
+	db, err := engine.Open(bdir, smallEngine())
+	require.NoError(t, err)
+	for k, v := range model {
+		got, err := db.Get([]byte(k))
+		require.NoError(t, err, "seed %d key %s", seed, k)
+		require.Equal(t, v, string(got), "seed %d key %s", seed, k)
+	}
+	kvs, err := db.Scan(nil, nil)
+	require.NoError(t, err)
+	require.Len(t, kvs, len(model), "seed %d", seed)
+	require.NoError(t, db.Close())
+	s, err := iostat.Load(vfs.Default, filepath.Join(bdir, "IOSTATS"))
+	require.NoError(t, err)
+	require.NotZero(t, s.Written[iostat.Flush], "the backup flushes its own memtables after the catch-up")
 }

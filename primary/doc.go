@@ -44,6 +44,9 @@
 // catch-up count as iostat.Replication on the primary. Snapshot streams
 // take chunk buffers from a reserved pool (Options.CatchUpBuffers), so
 // live edits queued behind a snapshot can never starve it of buffers.
+// In build-index mode a joining backup is sent the same snapshot (the
+// EditApplied callback serves pins in both modes); no live table or edit
+// ever follows it: the backup builds its own index on that base.
 //
 // Invariants:
 //  1. A commit's wait returns nil only after the state machine acknowledged

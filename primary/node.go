@@ -479,7 +479,11 @@ func (n *Node) Close() error {
 	})
 	defer timer.Stop()
 	n.mu.Lock()
-	for !n.mu.sm.Idle(n.mu.lastEdit) && time.Now().Before(deadline) && len(n.mu.peers) > 0 {
+	lastEdit := n.mu.lastEdit
+	if n.opts.Mode == replication.ModeBuildIndex {
+		lastEdit = 0 // build-index backups are sent no edit to acknowledge
+	}
+	for !n.mu.sm.Idle(lastEdit) && time.Now().Before(deadline) && len(n.mu.peers) > 0 {
 		n.mu.changed.Wait()
 	}
 	n.mu.closed = true

@@ -239,10 +239,18 @@ func (t *tableSink) Abort() { t.s.abort() }
 // their files before the edit that adds them.
 func (n *Node) editApplied(info index.EditInfo) {
 	if n.opts.Mode == replication.ModeBuildIndex {
-		// Build-index backups keep their own manifests; of an edit they
-		// need only the segments GC deleted, with a position past the
-		// rewrites of their live values: the checkpoint now, which the
-		// GC let pass them before recording the deletion.
+		// Build-index backups keep their own manifests and are sent no
+		// edit; a joining one still catches up from a snapshot pinned
+		// here, at the state after this edit.
+		n.mu.Lock()
+		n.mu.lastEdit++
+		id := n.mu.lastEdit
+		n.mu.Unlock()
+		n.servePins(id)
+		// Of the edit they need only the segments GC deleted, with a
+		// position past the rewrites of their live values: the
+		// checkpoint now, which the GC let pass them before recording
+		// the deletion.
 		if len(info.Edit.DeletedSegments) == 0 {
 			return
 		}

@@ -208,9 +208,7 @@ func (b *Backup) Step(m Message) error {
 		}
 		b.welcomed, b.ack, b.cur, b.durable = true, ack, m.Seg, 0
 		b.objects = map[objKey]uint64{}
-		if b.cfg.Mode == ModeShipIndex {
-			b.do(Action{Type: ActReset})
-		}
+		b.do(Action{Type: ActReset})
 	case MsgCommit:
 		if m.Seg != b.cur {
 			return fmt.Errorf("%w: Commit of segment %d while receiving %d", ErrProtocol, m.Seg, b.cur)
@@ -296,8 +294,11 @@ func (b *Backup) Chunk(slot uint32, h ChunkHeader) error {
 	if h.Epoch != b.cfg.Epoch {
 		return fmt.Errorf("%w: chunk of epoch %d, backup is at %d", ErrStaleEpoch, h.Epoch, b.cfg.Epoch)
 	}
-	if b.cfg.Mode != ModeShipIndex {
-		return fmt.Errorf("%w: chunk in %s mode", ErrProtocol, b.cfg.Mode)
+	if b.cfg.Mode == ModeBuildIndex && h.Kind == ObjectEdit {
+		// A build-index backup keeps its own manifest: of the primary's
+		// index it receives only a catch-up snapshot (tables and the
+		// snapshot edit).
+		return fmt.Errorf("%w: %s chunk in %s mode", ErrProtocol, h.Kind, b.cfg.Mode)
 	}
 	if int(slot) >= b.cfg.Geo.ChunkSlots {
 		return fmt.Errorf("%w: chunk in slot %d of %d", ErrProtocol, slot, b.cfg.Geo.ChunkSlots)

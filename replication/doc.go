@@ -92,8 +92,8 @@
 //
 // The primary tracks the log end (L, O). A backup admitted there joins at
 // L if L is not sealed (its first value-log item is a write of [0, O) of L)
-// and at L+1 otherwise. If the log was ever used (ship-index mode) it is
-// joining: the wrapper pins the state after some edit k (BeginSnapshot) and
+// and at L+1 otherwise. Every Welcome tells the backup to reset its store.
+// If the log was ever used (either mode) it is joining: the wrapper pins the state after some edit k (BeginSnapshot) and
 // sends it, to that backup alone (ChunkTo, ObjectEndTo), as segment objects
 // for every live segment below the join segment, table objects, and the
 // snapshot object id=k. Live objects that start after the pin wait behind
@@ -107,6 +107,14 @@
 //
 // Each backup has these two queues, each waiting only for its own credit
 // (vlog slots, chunk slots); both post into one ordered channel.
+//
+// A build-index backup catches up the same way: the primary's index, as
+// the snapshot holds it, becomes its base, and it builds its own from
+// there (it replays the segments past the snapshot's checkpoint). It is
+// sent no live table or edit. A SegmentGone for a segment below its join
+// segment is dropped if GC deleted the segment before the pin (the
+// snapshot lacks it), and otherwise held until the backup acknowledged
+// the snapshot, then queued behind the value-log bytes sent so far.
 //
 // # Invariants
 //

@@ -173,6 +173,9 @@ type peer struct {
 	snapOpen bool
 	snapID   uint64
 	held     []queued
+	// gone holds SegmentGone messages for segments the snapshot being
+	// sent holds; they go once the backup installed it.
+	gone []queued
 	// preMax is the highest table whose first chunk was offered before
 	// the pin: such a table reached this backup only if has names it (the
 	// pin holds it, it arrived live, or TakeMissed gave it out).
@@ -233,7 +236,7 @@ func (p *Primary) Idle(lastEdit uint64) bool {
 		return false
 	}
 	for _, b := range p.backups {
-		if len(b.vq) > 0 || len(b.oq) > 0 || len(b.held) > 0 || b.snapOpen || b.lastEdit < lastEdit {
+		if len(b.vq) > 0 || len(b.oq) > 0 || len(b.held) > 0 || len(b.gone) > 0 || b.snapOpen || b.lastEdit < lastEdit {
 			return false
 		}
 	}
@@ -267,8 +270,8 @@ func (p *Primary) SetLogEnd(seg, off uint64, sealed bool) {
 // receives the live value log from O on; if L is sealed it receives
 // segments from L+1 on. A Welcome naming the join segment is queued.
 //
-// In ship-index mode, a backup added to a primary whose log was ever used
-// is joining: it receives no live object until the wrapper pins a
+// A backup added to a primary whose log was ever used (either mode) is
+// joining: it receives no live object until the wrapper pins a
 // snapshot (BeginSnapshot) and streams it (ChunkTo, ObjectEndTo), and it
 // counts toward MinReplicas only once it acknowledged the snapshot edit.
 // A backup added before anything was written needs no snapshot.
@@ -316,7 +319,7 @@ func (p *Primary) AddBackup(hello Message) error {
 		b.joinSeg, prefix = p.lastSeg, p.lastEnd
 	}
 	b.posSeg, b.joinOff = b.joinSeg, prefix
-	b.joining = p.logUsed && p.cfg.Mode == ModeShipIndex
+	b.joining = p.logUsed
 	b.pinned = !b.joining
 	p.backups[id] = b
 	p.send(id, Message{Type: MsgWelcome, Seg: b.joinSeg, Kind: uint8(p.cfg.Mode) | uint8(p.cfg.Ack)<<4})
@@ -484,10 +487,18 @@ func (p *Primary) SegmentGone(num, seg, offset uint64) error {
 	}
 	for _, id := range p.Backups() {
 		b := p.backups[id]
-		if num < b.joinSeg {
-			continue // it never held the segment
+		q := queued{msg: &Message{Type: MsgSegmentGone, ID: num, Seg: seg, Offset: offset}}
+		switch {
+		case num >= b.joinSeg:
+			p.enqueueV(b, q)
+		case !b.pinned:
+			// Deleted before the backup's snapshot was pinned: the
+			// snapshot will not hold it.
+		case b.joining:
+			b.gone = append(b.gone, q) // the snapshot being sent holds it
+		default:
+			p.enqueueV(b, q) // its snapshot held it
 		}
-		p.enqueueV(b, queued{msg: &Message{Type: MsgSegmentGone, ID: num, Seg: seg, Offset: offset}})
 	}
 	return nil
 }
@@ -720,8 +731,15 @@ func (p *Primary) Step(from string, m Message) error {
 		b.lastEdit = m.ID
 		if b.joining && b.pinned && !b.snapOpen && m.ID >= b.snapID {
 			// The snapshot edit (or a later one) is installed: from now on
-			// this backup holds everything it is sent.
+			// this backup holds everything it is sent. Deletions of
+			// segments the snapshot held go now, on the value-log queue
+			// behind the bytes they name.
 			b.joining = false
+			gone := b.gone
+			b.gone = nil
+			for _, q := range gone {
+				p.enqueueV(b, q)
+			}
 		}
 	case MsgError:
 		bad = fmt.Errorf("%w: backup reported: %s", ErrBackupDropped, m.Text)
@@ -946,7 +964,7 @@ func (p *Primary) drop(b *peer, reason error) {
 			p.releaseChunk(q.write.Chunk)
 		}
 	}
-	b.vq, b.oq, b.held = nil, nil, nil
+	b.vq, b.oq, b.held, b.gone = nil, nil, nil, nil
 	for _, c := range p.commits {
 		delete(c.waiting, b.id)
 	}

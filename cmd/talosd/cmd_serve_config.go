@@ -149,7 +149,7 @@ func serveSettings() []setting {
 	g, st = str(func(c *serveConfig) *string { return &c.Ack })
 	add("ack", "ack", "when a backup holds a write: memory (its NIC placed the bytes in its memory, as the research systems do) or disk (it wrote and synced them)", g, st)
 	g, st = str(func(c *serveConfig) *string { return &c.Replication })
-	add("replication", "replication", "how backups keep their index: ship-index (the primary streams every table it writes; backups never compact) or build-index (the baseline: backups replay the value log into their own index and flush and compact on their own; they must join before the primary's first write)", g, st)
+	add("replication", "replication", "how backups keep their index: ship-index (the primary streams every table it writes; backups never compact) or build-index (the baseline: backups replay the value log into their own index and flush and compact on their own; a joining one starts from the primary's snapshot)", g, st)
 	g, st = str(func(c *serveConfig) *string { return &c.LogFormat })
 	add("log-format", "log_format", "log format: text or json (logs go to stderr)", g, st)
 	g, st = str(func(c *serveConfig) *string { return &c.LogLevel })
