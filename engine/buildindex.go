@@ -199,65 +199,6 @@ func (db *DB) dropCollected() error {
 	return nil
 }
 
-// CheckJoin reports whether a build-index engine can follow a primary
-// that streams the value log live from segment seg on: it must hold every
-// segment before seg whole (or be empty with seg 1). Otherwise it returns
-// an error wrapping ErrNeedsCatchUp (the segments it lacks), or ErrCorrupt
-// if it holds segments the primary does not have.
-//
-// newEpoch says the primary is not the one this store followed last (a
-// promotion or a primary restart): then a store holding part of segment
-// seg is refused too (ErrNeedsCatchUp), since the records it holds there
-// may lie beyond what the new primary kept, and replay could not tell its
-// records from the new primary's records with the same seqs.
-func (db *DB) CheckJoin(seg uint64, newEpoch bool) error {
-	if db.opts.Mode != ModeBuildIndex {
-		return fmt.Errorf("engine: CheckJoin on a %v engine", db.opts.Mode)
-	}
-	segs := db.log.Segments()
-	if len(segs) == 0 {
-		if seg != 1 {
-			return fmt.Errorf("%w: the store is empty and the primary streams from segment %d (segments 1..%d are missing)",
-				ErrNeedsCatchUp, seg, seg-1)
-		}
-		return nil
-	}
-	newest := segs[len(segs)-1]
-	switch {
-	case newest > seg:
-		return fmt.Errorf("%w: the store holds segment %06d, beyond the primary's segment %d", ErrCorrupt, newest, seg)
-	case newest == seg:
-		if newEpoch && db.holdsFrames(seg) {
-			return fmt.Errorf("%w: the store holds records of segment %06d from an earlier primary; the new primary streams it from its start",
-				ErrNeedsCatchUp, seg)
-		}
-		return nil // a prefix of seg; the primary sends seg from its start
-	case newest < seg-1:
-		return fmt.Errorf("%w: the store ends at segment %06d and the primary streams from segment %d", ErrNeedsCatchUp, newest, seg)
-	}
-	st, err := db.fs.Stat(db.fs.PathJoin(db.dir, vlogDir, kvsep.SegmentFileName(newest)))
-	if err != nil {
-		return fmt.Errorf("engine: stat segment %06d: %w", newest, err)
-	}
-	if st.Size() != db.log.SegmentSize() {
-		return fmt.Errorf("%w: the store holds %d bytes of segment %06d, which the primary has sealed", ErrNeedsCatchUp, st.Size(), newest)
-	}
-	return nil
-}
-
-// holdsFrames reports whether the newest segment, seg, holds a frame.
-func (db *DB) holdsFrames(seg uint64) bool {
-	active, buf := db.log.Active()
-	if active != seg {
-		return false
-	}
-	found := false
-	kvsep.ScanSegment(buf, seg, db.log.SegmentSize(), 0, false, func(*kvsep.Frame) error {
-		found = true
-		return errStopScan
-	})
-	return found
-}
 
 var errStopScan = errors.New("engine: scan stopped")
 

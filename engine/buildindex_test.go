@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"github.com/talos-kv/talos/index"
 	"math/rand/v2"
 	"testing"
 
@@ -62,7 +63,6 @@ func TestBuildIndexReplaysPrimarySegments(t *testing.T) {
 	require.NoError(t, err)
 	b, err := Open("backup", biOptions(fs, ModeBuildIndex))
 	require.NoError(t, err)
-	require.NoError(t, b.CheckJoin(1, true))
 	require.ErrorIs(t, b.Put([]byte("k"), []byte("v")), ErrReadOnly)
 	_, err = b.RunGC(context.Background())
 	require.ErrorIs(t, err, ErrReadOnly)
@@ -130,17 +130,13 @@ func TestBuildIndexRefusesGaps(t *testing.T) {
 
 	b, err := Open("backup", biOptions(fs, ModeBuildIndex))
 	require.NoError(t, err)
-	require.ErrorIs(t, b.CheckJoin(3, false), ErrNeedsCatchUp)
 	// Segment 2 without segment 1: its records do not continue the store's.
 	data, err := p.log.ReadSegment(context.Background(), 2, nil)
 	require.NoError(t, err)
 	require.NoError(t, b.WriteSegment(2, data))
 	require.ErrorIs(t, b.ReplaySegment(2), ErrNeedsCatchUp)
 	require.ErrorIs(t, b.ReplaySegment(7), ErrNeedsCatchUp)
-	require.NoError(t, b.CheckJoin(3, true), "segment 2 is held whole")
-	require.ErrorIs(t, b.CheckJoin(1, false), ErrCorrupt, "the store is ahead of segment 1")
-	// A prefix of segment 3: the same primary streams it from its start;
-	// a new one may have kept less of it.
+	// A prefix of segment 3.
 	data, err = p.log.ReadSegment(context.Background(), 3, nil)
 	require.NoError(t, err)
 	// Backups persist whole frames: cut at the last frame boundary in the
@@ -149,13 +145,10 @@ func TestBuildIndexRefusesGaps(t *testing.T) {
 	require.NoError(t, err)
 	require.ErrorIs(t, b.WriteSegment(3, data[:end+8]), ErrCorrupt)
 	require.NoError(t, b.WriteSegment(3, data[:end]))
-	require.NoError(t, b.CheckJoin(3, false))
-	require.ErrorIs(t, b.CheckJoin(3, true), ErrNeedsCatchUp)
 	require.NoError(t, b.Close())
 
 	// Only build-index engines replay.
 	require.Error(t, p.ReplaySegment(1))
-	require.Error(t, p.CheckJoin(1, false))
 	require.NoError(t, p.Close())
 	require.ErrorIs(t, (&Options{Mode: ModeBuildIndex + 1}).Validate(), ErrInvalidOptions)
 }
@@ -221,7 +214,6 @@ func TestBuildIndexFollowsPrimaryGC(t *testing.T) {
 	require.NoError(t, err)
 	b, err := Open("backup", biOptions(fs, ModeBuildIndex))
 	require.NoError(t, err)
-	require.NoError(t, b.CheckJoin(1, true))
 
 	model := map[string]string{}
 	next := uint64(1)
@@ -268,4 +260,29 @@ func TestBuildIndexFollowsPrimaryGC(t *testing.T) {
 	checkModel(t, b, model, seed, "build-index after GC, reopened")
 	require.ErrorIs(t, b.DropSegmentAfter(dropped[0], kvsep.Pos{}), nil, "a segment already gone is not an error")
 	require.NoError(t, b.Close())
+}
+
+// TestBuildIndexSnapshotOnlyWhenEmpty: a build-index engine installs a
+// primary's edit only as the catch-up snapshot of an empty store; once it
+// has replayed records of its own it refuses one, and only build-index
+// engines run CatchUpReplay.
+func TestBuildIndexSnapshotOnlyWhenEmpty(t *testing.T) {
+	fs := vfs.NewMem()
+	p, err := Open("primary", biOptions(fs, ModePrimary))
+	require.NoError(t, err)
+	for i := range 3000 {
+		require.NoError(t, p.Put(fmt.Appendf(nil, "key-%05d", i), make([]byte, 64)))
+	}
+	data, err := p.log.ReadSegment(context.Background(), 1, nil)
+	require.NoError(t, err)
+	require.ErrorContains(t, p.CatchUpReplay(2), "only build-index")
+
+	b, err := Open("backup", biOptions(fs, ModeBuildIndex))
+	require.NoError(t, err)
+	require.NoError(t, b.WriteSegment(1, data))
+	require.NoError(t, b.ReplaySegment(1))
+	err = b.InstallEdit(&index.VersionEdit{LastSeq: 1})
+	require.ErrorContains(t, err, "only an empty (reset) store")
+	require.NoError(t, b.Close())
+	require.NoError(t, p.Close())
 }
