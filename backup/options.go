@@ -21,8 +21,8 @@ type Options struct {
 	Provider rdma.Provider
 	// Mode: zero is replication.ModeShipIndex. In ModeBuildIndex the
 	// engine runs as engine.ModeBuildIndex: it replays each sealed segment
-	// into its own memtable and flushes and compacts on its own; it must
-	// join its primary before the first write (no snapshot catch-up).
+	// into its own memtable and flushes and compacts on its own; it
+	// catches up from the primary's snapshot, then builds on it.
 	Mode replication.Mode
 	// VlogSlots is the number of segment buffers in the value-log ring.
 	// Zero: 4.

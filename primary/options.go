@@ -21,10 +21,9 @@ type Options struct {
 	// Epoch of this primary. Zero: one more than the epoch recorded in the
 	// store directory (1 for a new store).
 	Epoch uint64
-	// Mode: zero is replication.ModeShipIndex. In ModeBuildIndex no table
-	// or edit is shipped (backups build their own index from the value
-	// log) and backups must join before the first write: there is no
-	// snapshot catch-up in that mode.
+	// Mode: zero is replication.ModeShipIndex. In ModeBuildIndex no live
+	// table or edit is shipped (backups build their own index from the
+	// value log); a joining backup still receives a snapshot as its base.
 	Mode replication.Mode
 	// Ack: zero is replication.AckMemory.
 	Ack replication.Ack
