@@ -116,6 +116,8 @@ type Primary struct {
 	commits []*commit       // unresolved, oldest first
 	backups map[string]*peer
 	ops     map[OpID]opRef
+	// abandoned: ops in flight to a backup when it was dropped.
+	abandoned map[OpID]bool
 	// segRefs and chunkRefs count queued and in-flight writes per source
 	// buffer, so that buffers are released only when nothing reads them.
 	segRefs   map[uint64]int
@@ -209,6 +211,7 @@ func NewPrimary(cfg PrimaryConfig) *Primary {
 		sealed:    map[uint64]bool{},
 		backups:   map[string]*peer{},
 		ops:       map[OpID]opRef{},
+		abandoned: map[OpID]bool{},
 		segRefs:   map[uint64]int{},
 		chunkRefs: map[ChunkRef]int{},
 		objects:   map[objKey]bool{},
@@ -657,6 +660,11 @@ func (p *Primary) endTargeted(to string, m Message) error {
 func (p *Primary) WriteCompleted(op OpID, err error) {
 	ref, ok := p.ops[op]
 	if !ok {
+		if p.abandoned[op] {
+			// Its backup was dropped, which released what it read.
+			delete(p.abandoned, op)
+			return
+		}
 		panic(fmt.Sprintf("replication: completion of unknown write op %d", op))
 	}
 	delete(p.ops, op)
@@ -965,6 +973,25 @@ func (p *Primary) drop(b *peer, reason error) {
 		}
 	}
 	b.vq, b.oq, b.held, b.gone = nil, nil, nil, nil
+	// Writes in flight to it: the wrapper closes the connection in the
+	// same Ready (no more DMA from their sources), and a transport may
+	// never report them once the connection is gone; they stop holding
+	// their segments and chunks now. A late completion is ignored.
+	for op, ref := range p.ops {
+		if ref.backup != b.id {
+			continue
+		}
+		delete(p.ops, op)
+		p.abandoned[op] = true
+		switch ref.target {
+		case TargetVlog:
+			p.segRefs[ref.seg]--
+			p.releaseSegment(ref.seg)
+		case TargetChunk:
+			p.chunkRefs[ref.chunk]--
+			p.releaseChunk(ref.chunk)
+		}
+	}
 	for _, c := range p.commits {
 		delete(c.waiting, b.id)
 	}
