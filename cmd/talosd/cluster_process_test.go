@@ -122,6 +122,15 @@ func startProc(t *testing.T, bin, name string, args []string) *proc {
 		close(p.done)
 	}()
 	t.Cleanup(func() {
+		if t.Failed() {
+			// A Go process dumps its goroutines on SIGQUIT: what a hung
+			// node was doing goes into its log below.
+			p.cmd.Process.Signal(syscall.SIGQUIT)
+			select {
+			case <-p.done:
+			case <-time.After(5 * time.Second):
+			}
+		}
 		p.cmd.Process.Kill()
 		<-p.done
 		if t.Failed() {
