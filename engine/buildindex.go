@@ -199,7 +199,6 @@ func (db *DB) dropCollected() error {
 	return nil
 }
 
-
 var errStopScan = errors.New("engine: scan stopped")
 
 // FinishDrops, when segments the primary dropped wait for the checkpoint,

@@ -16,8 +16,7 @@ import (
 // deletes segments; pinned segments stay until the snapshot is sent, and
 // deletions after the pin reach the backup as edits.
 func TestJoinWithValueLogGC(t *testing.T) {
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
+	seed := testSeedValue(t, 20261123)
 	eo := smallEngine()
 	eo.GC = engine.GCOptions{Interval: 5 * time.Millisecond, MinGarbageRatio: 0.2, BytesPerSecond: -1}
 	root := t.TempDir()

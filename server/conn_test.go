@@ -53,8 +53,7 @@ func TestProtocolErrors(t *testing.T) {
 		}
 	}()
 
-	seed := uint64(time.Now().UnixNano())
-	t.Logf("seed %d", seed)
+	seed := testSeedValue(t, 20261123)
 	rng := rand.New(rand.NewPCG(seed, 0))
 	garbage := make([]byte, 300)
 	for i := range garbage {

@@ -3,7 +3,6 @@ package server
 import (
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -190,11 +189,7 @@ func TestParseSubkey(t *testing.T) {
 // reappear, shows as a difference. At the end, after a full compaction,
 // the engine holds no expired metadata and no field without its hash.
 func TestCompactionFilterDifferential(t *testing.T) {
-	seed := uint64(time.Now().UnixNano())
-	if v, err := strconv.ParseUint(os.Getenv("TALOS_SEED"), 10, 64); err == nil {
-		seed = v
-	}
-	t.Logf("seed %d (set TALOS_SEED to repeat)", seed)
+	seed := testSeedValue(t, 20261123)
 	rng := rand.New(rand.NewPCG(seed, 5))
 
 	ref := newHarness(t, newMemStore(), Options{})
