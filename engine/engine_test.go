@@ -9,6 +9,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/stretchr/testify/require"
 	"github.com/talos-kv/talos/index"
+	"github.com/talos-kv/talos/internal/testseed"
 )
 
 // tinyOptions make a store that crosses many flushes, compactions, seals
@@ -36,11 +37,7 @@ func tinyOptions(fs vfs.FS) Options {
 // testSeed returns the test's random source: a fixed seed, so runs
 // repeat, or TALOS_SEED's.
 func testSeed(t testing.TB) *rand.Rand {
-	s := uint64(20261122)
-	if v := getenvSeed(); v != 0 {
-		s = v
-	}
-	t.Logf("seed %d (TALOS_SEED=N runs another)", s)
+	s := testseed.Seed(t, 20261122)
 	return rand.New(rand.NewPCG(s, s^0x9e3779b97f4a7c15))
 }
 

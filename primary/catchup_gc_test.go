@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/talos-kv/talos/engine"
+	"github.com/talos-kv/talos/internal/testseed"
 	"github.com/talos-kv/talos/primary"
 	"github.com/talos-kv/talos/rdma"
 )
@@ -16,7 +17,7 @@ import (
 // deletes segments; pinned segments stay until the snapshot is sent, and
 // deletions after the pin reach the backup as edits.
 func TestJoinWithValueLogGC(t *testing.T) {
-	seed := testSeedValue(t, 20261123)
+	seed := testseed.Seed(t, 20261123)
 	eo := smallEngine()
 	eo.GC = engine.GCOptions{Interval: 5 * time.Millisecond, MinGarbageRatio: 0.2, BytesPerSecond: -1}
 	root := t.TempDir()

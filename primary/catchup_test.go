@@ -15,6 +15,7 @@ import (
 	"github.com/talos-kv/talos/engine"
 	"github.com/talos-kv/talos/internal/dirdiff"
 	"github.com/talos-kv/talos/internal/iostat"
+	"github.com/talos-kv/talos/internal/testseed"
 	"github.com/talos-kv/talos/primary"
 	"github.com/talos-kv/talos/rdma"
 )
@@ -145,7 +146,7 @@ func checkIdentical(t *testing.T, seed uint64, dirs []string, model map[string]s
 // segments, tables and compactions, while a writer keeps writing. It copies
 // the snapshot, tails the live stream, and ends byte-identical.
 func TestJoinWhileServing(t *testing.T) {
-	seed := testSeedValue(t, 20261123)
+	seed := testseed.Seed(t, 20261123)
 	c := startCluster(t, 1)
 	c.provs = append(c.provs, openProvider(t))
 	c.dirs = append(c.dirs, filepath.Join(filepath.Dir(c.dirs[0]), "node2"))
@@ -186,7 +187,7 @@ func TestJoinWhileServing(t *testing.T) {
 // (its Run context cancelled and the node closed) is reopened on the same
 // directory, runs again, catches up and ends byte-identical.
 func TestRestartedBackupCatchesUp(t *testing.T) {
-	seed := testSeedValue(t, 20261124)
+	seed := testseed.Seed(t, 20261124)
 	c := startClusterMin(t, 1, 1)
 	c.provs = append(c.provs, openProvider(t))
 	c.dirs = append(c.dirs, filepath.Join(filepath.Dir(c.dirs[0]), "node2"))
@@ -224,7 +225,7 @@ func TestRestartedBackupCatchesUp(t *testing.T) {
 // the reopened log's end, catches up while writes go on, and ends
 // byte-identical.
 func TestJoinReopenedPrimary(t *testing.T) {
-	seed := testSeedValue(t, 20261125)
+	seed := testseed.Seed(t, 20261125)
 	root := t.TempDir()
 	dirs := []string{filepath.Join(root, "node0"), filepath.Join(root, "node1")}
 	prov := openProvider(t)
@@ -258,7 +259,7 @@ func TestJoinReopenedPrimary(t *testing.T) {
 // TestBackupCloseWhileRunning: closing a backup while its Run serves a
 // busy primary stops Run before the rings and the store are released.
 func TestBackupCloseWhileRunning(t *testing.T) {
-	seed := testSeedValue(t, 20261126)
+	seed := testseed.Seed(t, 20261126)
 	c := startClusterMin(t, 1, 0)
 	model := map[string]string{}
 	w := startWriter(c.p, seed, model)

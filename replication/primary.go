@@ -668,14 +668,7 @@ func (p *Primary) WriteCompleted(op OpID, err error) {
 		panic(fmt.Sprintf("replication: completion of unknown write op %d", op))
 	}
 	delete(p.ops, op)
-	switch ref.target {
-	case TargetVlog:
-		p.segRefs[ref.seg]--
-		p.releaseSegment(ref.seg)
-	case TargetChunk:
-		p.chunkRefs[ref.chunk]--
-		p.releaseChunk(ref.chunk)
-	}
+	p.unref(ref.target, ref.seg, ref.chunk)
 	b := p.backups[ref.backup]
 	if b == nil {
 		return // dropped already; its writes drain as failures
@@ -960,16 +953,8 @@ func (p *Primary) confirm(b *peer, match func(*commit) bool) {
 func (p *Primary) drop(b *peer, reason error) {
 	delete(p.backups, b.id)
 	for _, q := range slices.Concat(b.vq, b.oq, b.held) {
-		if q.write == nil {
-			continue
-		}
-		switch q.write.Target {
-		case TargetVlog:
-			p.segRefs[q.write.Seg]--
-			p.releaseSegment(q.write.Seg)
-		case TargetChunk:
-			p.chunkRefs[q.write.Chunk]--
-			p.releaseChunk(q.write.Chunk)
+		if q.write != nil {
+			p.unref(q.write.Target, q.write.Seg, q.write.Chunk)
 		}
 	}
 	b.vq, b.oq, b.held, b.gone = nil, nil, nil, nil
@@ -977,20 +962,18 @@ func (p *Primary) drop(b *peer, reason error) {
 	// same Ready (no more DMA from their sources), and a transport may
 	// never report them once the connection is gone; they stop holding
 	// their segments and chunks now. A late completion is ignored.
+	var lost []OpID
 	for op, ref := range p.ops {
-		if ref.backup != b.id {
-			continue
+		if ref.backup == b.id {
+			lost = append(lost, op)
 		}
+	}
+	slices.Sort(lost) // Ready lists releases in a deterministic order
+	for _, op := range lost {
+		ref := p.ops[op]
 		delete(p.ops, op)
 		p.abandoned[op] = true
-		switch ref.target {
-		case TargetVlog:
-			p.segRefs[ref.seg]--
-			p.releaseSegment(ref.seg)
-		case TargetChunk:
-			p.chunkRefs[ref.chunk]--
-			p.releaseChunk(ref.chunk)
-		}
+		p.unref(ref.target, ref.seg, ref.chunk)
 	}
 	for _, c := range p.commits {
 		delete(c.waiting, b.id)
@@ -1018,6 +1001,19 @@ func (p *Primary) fence(epoch uint64) {
 		p.ready.Results = append(p.ready.Results, CommitResult{ID: c.id, Err: p.fenced})
 	}
 	p.commits = nil
+}
+
+// unref drops one write's reference to its source: a staged segment or a
+// chunk buffer, released once nothing reads it.
+func (p *Primary) unref(target Target, seg uint64, chunk ChunkRef) {
+	switch target {
+	case TargetVlog:
+		p.segRefs[seg]--
+		p.releaseSegment(seg)
+	case TargetChunk:
+		p.chunkRefs[chunk]--
+		p.releaseChunk(chunk)
+	}
 }
 
 func (p *Primary) releaseSegment(seg uint64) {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/talos-kv/talos/internal/testseed"
 	"github.com/talos-kv/talos/server/resp"
 )
 
@@ -53,7 +54,7 @@ func TestProtocolErrors(t *testing.T) {
 		}
 	}()
 
-	seed := testSeedValue(t, 20261123)
+	seed := testseed.Seed(t, 20261123)
 	rng := rand.New(rand.NewPCG(seed, 0))
 	garbage := make([]byte, 300)
 	for i := range garbage {

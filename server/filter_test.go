@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 	"github.com/talos-kv/talos/engine"
+	"github.com/talos-kv/talos/internal/testseed"
 )
 
 // filterHarness is a server over an engine whose compactions run the
@@ -189,7 +190,7 @@ func TestParseSubkey(t *testing.T) {
 // reappear, shows as a difference. At the end, after a full compaction,
 // the engine holds no expired metadata and no field without its hash.
 func TestCompactionFilterDifferential(t *testing.T) {
-	seed := testSeedValue(t, 20261123)
+	seed := testseed.Seed(t, 20261123)
 	rng := rand.New(rand.NewPCG(seed, 5))
 
 	ref := newHarness(t, newMemStore(), Options{})

@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
+	"github.com/talos-kv/talos/internal/testseed"
 )
 
 // modelEntry is a key in the model keyspace.
@@ -23,7 +24,7 @@ type modelEntry struct {
 // map model and compares every reply, then checks invariant 3 (field
 // entries match hash counts, nothing orphaned). The seed is logged.
 func TestRandomAgainstModel(t *testing.T) {
-	seed := testSeedValue(t, 20261123)
+	seed := testseed.Seed(t, 20261123)
 	forEachStore(t, Options{}, func(t *testing.T, h *harness) {
 		rng := rand.New(rand.NewPCG(seed, 1))
 		c, ctx := h.client, h.ctx
