@@ -377,16 +377,11 @@ func (n *Node) do(a replication.Action) error {
 		for _, t := range e.Added {
 			delete(n.checked, t.Meta.Num)
 		}
-		if a.Kind == replication.ObjectSnapshot && n.opts.Mode == replication.ModeBuildIndex {
-			// The primary's index is the base; the records it held in
-			// memory at the snapshot are in the segments from its
-			// checkpoint to the join segment: replay them.
-			cur, _ := n.sm.Position()
-			return n.db.CatchUpReplay(cur)
-		}
 		return nil
 	case replication.ActReplaySegment:
 		return n.db.ReplaySegment(a.Seg)
+	case replication.ActCatchUpReplay:
+		return n.db.CatchUpReplay(a.Seg)
 	case replication.ActDropSegment:
 		return n.db.DropSegmentAfter(a.ID, kvsep.Pos{Segment: a.Seg, Offset: a.Offset})
 	case replication.ActReset:

@@ -26,7 +26,6 @@ var reqPool = sync.Pool{New: func() any { return &commitReq{wake: make(chan stru
 // inflight is one group commit from its append to its publication, with
 // the memory it needs (recycled through db.cq.free).
 type inflight struct {
-	db      *DB
 	group   []*commitReq
 	batches []*kvsep.Records
 	pos     []kvsep.FramePos
@@ -163,14 +162,11 @@ func (db *DB) commit(req *commitReq) error {
 	err = db.makeDurable(f)
 
 	<-f.turn
-	db.cq.Lock()
-	if err == nil && db.cq.pipeErr != nil {
-		err = db.cq.pipeErr
+	if err == nil {
+		// A group ahead of this one failed (and stopped the engine):
+		// publishing this one would leave a gap in the index.
+		err = db.Err()
 	}
-	if err != nil && db.cq.pipeErr == nil {
-		db.cq.pipeErr = err
-	}
-	db.cq.Unlock()
 	if err == nil {
 		db.publish(f)
 	}
@@ -217,7 +213,7 @@ func (db *DB) takeInflightLocked() *inflight {
 		db.cq.free = db.cq.free[:k-1]
 		return f
 	}
-	f := &inflight{db: db, turn: make(chan struct{}, 1)}
+	f := &inflight{turn: make(chan struct{}, 1)}
 	f.eb.prefix = db.opts.ValuePrefix
 	f.post = func(r kvsep.Range) error {
 		wait, err := db.opts.CommitHook(r)

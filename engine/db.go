@@ -51,11 +51,8 @@ type DB struct {
 		queue []*commitReq
 		// pipe holds the groups appended and not yet published, in
 		// append order; free recycles them.
-		pipe []*inflight
-		free []*inflight
-		// pipeErr is the first error of a group in the pipe: every group
-		// behind it fails with it.
-		pipeErr error
+		pipe    []*inflight
+		free    []*inflight
 		closing bool
 	}
 	// nextSeq is the seq of the next record; owned by the commit leader.

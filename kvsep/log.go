@@ -428,10 +428,7 @@ func (l *Log) sealLocked() error {
 		l.opts.Counters.AddWritten(iostat.Vlog, len(pad))
 	}
 	l.durable.Lock()
-	err := l.w.file.Sync()
-	if err == nil {
-		l.durable.done = Pos{Segment: n, Offset: uint64(l.size)}
-	}
+	err := l.fsyncDurableLocked(l.w.file, Pos{Segment: n, Offset: uint64(l.size)})
 	l.durable.file = nil
 	l.durable.Unlock()
 	if err != nil {
@@ -502,10 +499,7 @@ func (l *Log) Sync() error {
 		return err
 	}
 	l.durable.Lock()
-	err := l.w.file.Sync()
-	if err == nil {
-		l.durable.done = Pos{Segment: l.w.active, Offset: uint64(l.w.written)}
-	}
+	err := l.fsyncDurableLocked(l.w.file, Pos{Segment: l.w.active, Offset: uint64(l.w.written)})
 	l.durable.Unlock()
 	if err != nil {
 		return l.failLocked(fmt.Errorf("sync segment %06d: %w", l.w.active, err))
@@ -547,15 +541,10 @@ func (l *Log) SyncThrough(end Pos) (synced bool, err error) {
 		return false, fmt.Errorf("kvsep: SyncThrough %d/%d: segment %06d is not the active one", end.Segment, end.Offset, end.Segment)
 	}
 	// Bytes written before the fsync starts are covered by it; appends
-	// that race with it only write more.
-	upto := Pos{Segment: seg, Offset: uint64(l.written.Load())}
-	if l.activeSeg.Load() != seg {
-		upto = end // cannot happen while durable is held; stay conservative
-	}
-	err = f.Sync()
-	if err == nil && l.durable.done.Less(upto) {
-		l.durable.done = upto
-	}
+	// that race with it only write more. (seg stays the active segment
+	// while durable is held: sealing takes durable to sync and let go of
+	// its file.)
+	err = l.fsyncDurableLocked(f, Pos{Segment: seg, Offset: uint64(l.written.Load())})
 	l.durable.Unlock()
 	if err != nil {
 		l.w.Lock()
@@ -563,6 +552,18 @@ func (l *Log) SyncThrough(end Pos) (synced bool, err error) {
 		return false, l.failLocked(fmt.Errorf("sync segment %06d: %w", seg, err))
 	}
 	return true, nil
+}
+
+// fsyncDurableLocked syncs f, the active segment's file, and records that
+// every byte before upto is durable. durable must be held.
+func (l *Log) fsyncDurableLocked(f vfs.File, upto Pos) error {
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if l.durable.done.Less(upto) {
+		l.durable.done = upto
+	}
+	return nil
 }
 
 // setFileLocked makes f (nil: none) the active segment's file, seg's, with

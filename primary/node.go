@@ -60,9 +60,12 @@ type Node struct {
 		chunkCond *sync.Cond
 		// changed is broadcast whenever the state machine has moved (a
 		// commit waiting for replicas to return checks again).
-		changed  *sync.Cond
-		lastEdit uint64
-		closed   bool
+		changed *sync.Cond
+		// lastEdit numbers the engine's edits (EditApplied callbacks);
+		// lastShipped is the last one shipped to the backups, whose
+		// acknowledgement a clean Close waits for (build-index: none).
+		lastEdit, lastShipped uint64
+		closed                bool
 		// catchUps cancels the catch-up of each joining backup.
 		catchUps map[string]*catchUpRun
 		// pinReqs wait for the next EditApplied callback.
@@ -479,11 +482,7 @@ func (n *Node) Close() error {
 	})
 	defer timer.Stop()
 	n.mu.Lock()
-	lastEdit := n.mu.lastEdit
-	if n.opts.Mode == replication.ModeBuildIndex {
-		lastEdit = 0 // build-index backups are sent no edit to acknowledge
-	}
-	for !n.mu.sm.Idle(lastEdit) && time.Now().Before(deadline) && len(n.mu.peers) > 0 {
+	for !n.mu.sm.Idle(n.mu.lastShipped) && time.Now().Before(deadline) && len(n.mu.peers) > 0 {
 		n.mu.changed.Wait()
 	}
 	n.mu.closed = true

@@ -238,40 +238,19 @@ func (t *tableSink) Abort() { t.s.abort() }
 // callback runs), and tables a joining backup missed are sent to it from
 // their files before the edit that adds them.
 func (n *Node) editApplied(info index.EditInfo) {
-	if n.opts.Mode == replication.ModeBuildIndex {
-		// Build-index backups keep their own manifests and are sent no
-		// edit; a joining one still catches up from a snapshot pinned
-		// here, at the state after this edit.
-		n.mu.Lock()
-		n.mu.lastEdit++
-		id := n.mu.lastEdit
-		n.mu.Unlock()
-		n.servePins(id)
-		// Of the edit they need only the segments GC deleted, with a
-		// position past the rewrites of their live values: the
-		// checkpoint now, which the GC let pass them before recording
-		// the deletion.
-		if len(info.Edit.DeletedSegments) == 0 {
-			return
-		}
-		cp := n.db.Index().Checkpoint()
-		n.mu.Lock()
-		defer n.mu.Unlock()
-		for _, num := range info.Edit.DeletedSegments {
-			if err := n.mu.sm.SegmentGone(num, cp.Segment, cp.Offset); err != nil {
-				n.opts.Logger.Warn("segment deleted while fenced", "segment", num, "err", err)
-				return
-			}
-		}
-		n.processLocked()
-		return
-	}
-	b := info.Edit.Encode()
 	n.mu.Lock()
 	n.mu.lastEdit++
 	id := n.mu.lastEdit
 	n.mu.Unlock()
+	// Both modes: a joining backup's snapshot is the state after this edit.
 	n.servePins(id)
+	if n.opts.Mode == replication.ModeBuildIndex {
+		// Build-index backups keep their own manifests and are sent no
+		// edit; of it they need only the segments GC deleted.
+		n.segmentsGone(info.Edit.DeletedSegments)
+		return
+	}
+	b := info.Edit.Encode()
 	added := make([]uint64, 0, len(info.Edit.Added))
 	for _, a := range info.Edit.Added {
 		added = append(added, a.Meta.Num)
@@ -291,7 +270,30 @@ func (n *Node) editApplied(info index.EditInfo) {
 	if err != nil {
 		s.abort()
 		n.opts.Logger.Error("could not ship a version edit", "reason", info.Reason, "err", err)
+		return
 	}
+	n.mu.Lock()
+	n.mu.lastShipped = id
+	n.mu.Unlock()
+}
+
+// segmentsGone tells build-index backups of segments GC deleted, with a
+// position past the rewrites of their live values: the checkpoint now,
+// which the GC let pass them before recording the deletion.
+func (n *Node) segmentsGone(nums []uint64) {
+	if len(nums) == 0 {
+		return
+	}
+	cp := n.db.Index().Checkpoint()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, num := range nums {
+		if err := n.mu.sm.SegmentGone(num, cp.Segment, cp.Offset); err != nil {
+			n.opts.Logger.Warn("segment deleted while fenced", "segment", num, "err", err)
+			return
+		}
+	}
+	n.processLocked()
 }
 
 // teeSink passes a table's bytes to two sinks.

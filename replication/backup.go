@@ -48,6 +48,11 @@ const (
 	// Offset): delete the backup's copy once its own index checkpoint has
 	// passed that position (invariant 9).
 	ActDropSegment
+	// ActCatchUpReplay: build-index mode; the snapshot edit just installed
+	// is the backup's base: replay the held segments from its index
+	// checkpoint up to (not including) segment Seg, the first one the
+	// primary streams live, into the backup's own index.
+	ActCatchUpReplay
 )
 
 var actNames = [...]string{
@@ -56,6 +61,7 @@ var actNames = [...]string{
 	ActAppendChunk: "append-chunk", ActFinishObject: "finish-object",
 	ActAbortObject: "abort-object", ActInstallEdit: "install-edit", ActSend: "send",
 	ActReset: "reset", ActWriteSegment: "write-segment", ActDropSegment: "drop-segment",
+	ActCatchUpReplay: "catch-up-replay",
 }
 
 // Action is one step for the backup's wrapper. Fields not used by its type
@@ -90,6 +96,8 @@ func (a Action) String() string {
 		}
 	case ActReplaySegment:
 		fmt.Fprintf(&s, " seg=%d", a.Seg)
+	case ActCatchUpReplay:
+		fmt.Fprintf(&s, " to=%d", a.Seg)
 	case ActAppendChunk:
 		fmt.Fprintf(&s, " %s %d slot=%d off=%d len=%d", a.Kind, a.ID, a.Slot, a.Offset, a.Length)
 	case ActFinishObject:
@@ -254,6 +262,9 @@ func (b *Backup) Step(m Message) error {
 				b.persistTo(m.Offset)
 			}
 			b.do(Action{Type: ActInstallEdit, Kind: k.kind, ID: m.ID})
+			if k.kind == ObjectSnapshot && b.cfg.Mode == ModeBuildIndex {
+				b.do(Action{Type: ActCatchUpReplay, Seg: b.cur})
+			}
 			b.send(Message{Type: MsgEditDone, ID: m.ID})
 		}
 	case MsgObjectAbort:

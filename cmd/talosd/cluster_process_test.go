@@ -225,6 +225,23 @@ func (c *testCluster) redis(i int) *redis.Client {
 	return redis.NewClient(&redis.Options{Addr: c.addr(c.client[i]), MaxRetries: -1, ReadTimeout: patience(3 * time.Second)})
 }
 
+// restartBackupUnderLoad kill -9s backup-2 of a two-backup cluster while w
+// writes through r, waits for the primary to drop it and for alone more
+// writes acknowledged without it, restarts it and waits until it has
+// caught up and is back in the replica set.
+func (c *testCluster) restartBackupUnderLoad(t *testing.T, r *redis.Client, w *writer, alone int) {
+	c.procs[2].kill9()
+	eventually(t, "the primary to drop backup-2", 30*time.Second, func() bool {
+		return connectedBackups(context.Background(), r) == 1
+	})
+	before := w.count()
+	eventually(t, "writes acknowledged with backup-1 alone", 60*time.Second, func() bool { return w.count() >= before+alone })
+	c.start(t, 2)
+	eventually(t, "backup-2 caught up and back in the replica set", 60*time.Second, func() bool {
+		return connectedBackups(context.Background(), r) == 2
+	})
+}
+
 func connectedBackups(ctx context.Context, r *redis.Client) int {
 	info, err := r.Info(ctx, "replication").Result()
 	if err != nil {
@@ -321,17 +338,8 @@ func TestProcessBackupRestartCatchesUp(t *testing.T) {
 	defer r.Close()
 	w := startWriter(r, "k")
 	eventually(t, "1000 acknowledged writes", 60*time.Second, func() bool { return w.count() >= 1000 })
-	c.procs[2].kill9()
-	eventually(t, "the primary to drop backup-2", 30*time.Second, func() bool {
-		return connectedBackups(context.Background(), r) == 1
-	})
+	c.restartBackupUnderLoad(t, r, w, 500)
 	before := w.count()
-	eventually(t, "writes acknowledged with backup-1 alone", 60*time.Second, func() bool { return w.count() >= before+500 })
-	c.start(t, 2)
-	eventually(t, "backup-2 back in the replica set", 60*time.Second, func() bool {
-		return connectedBackups(context.Background(), r) == 2
-	})
-	before = w.count()
 	eventually(t, "writes acknowledged while backup-2 catches up", 60*time.Second, func() bool { return w.count() >= before+1000 })
 	acked := w.halt()
 	requireAll(t, r, acked)
@@ -361,17 +369,8 @@ func TestProcessBuildIndexBackupRestartCatchesUp(t *testing.T) {
 	defer r.Close()
 	w := startWriter(r, "b")
 	eventually(t, "1000 acknowledged writes", 60*time.Second, func() bool { return w.count() >= 1000 })
-	c.procs[2].kill9()
-	eventually(t, "the primary to drop backup-2", 30*time.Second, func() bool {
-		return connectedBackups(context.Background(), r) == 1
-	})
+	c.restartBackupUnderLoad(t, r, w, 1000)
 	before := w.count()
-	eventually(t, "writes acknowledged with backup-1 alone", 60*time.Second, func() bool { return w.count() >= before+1000 })
-	c.start(t, 2)
-	eventually(t, "backup-2 caught up and back in the replica set", 60*time.Second, func() bool {
-		return connectedBackups(context.Background(), r) == 2
-	})
-	before = w.count()
 	eventually(t, "writes acknowledged after the catch-up", 60*time.Second, func() bool { return w.count() >= before+1000 })
 	c.procs[0].kill9()
 	acked := w.halt()
