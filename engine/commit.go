@@ -79,7 +79,7 @@ func (db *DB) Apply(b *Batch) error {
 		return fmt.Errorf("%w: batch of %d bytes does not fit a value-log segment of %d bytes",
 			ErrTooLarge, b.recs.FrameLen(), db.opts.SegmentSize)
 	}
-	db.slowForGC()
+	db.slowForGC(b.recs.FrameLen())
 	req := reqPool.Get().(*commitReq)
 	req.recs = &b.recs
 	err := db.commit(req)
@@ -331,4 +331,9 @@ func (db *DB) publish(f *inflight) {
 	}
 	db.commits.Add(uint64(len(f.group)))
 	db.groups.Add(1)
+	end := db.linear(f.end)
+	db.endLinear.Store(end)
+	if lim := db.unflushedLimit.Load(); lim > 0 && end > db.cpLinear.Load()+lim {
+		db.idx.RequestFlush()
+	}
 }

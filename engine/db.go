@@ -83,8 +83,16 @@ type DB struct {
 	}
 	// gcBehind: the value log is over GC.MaxSpaceRatio of the live data
 	// (set by each GC pass): GC runs unthrottled and writers are slowed.
-	gcBehind               atomic.Bool
-	commits, groups, syncs atomic.Uint64
+	gcBehind atomic.Bool
+	gcDebt   gcDebt // paces writers to GC while it is behind
+	// gcHeadroom is the log position (linear) past which GC is behind
+	// (0: none); endLinear is the log end as of the last published group.
+	gcHeadroom, endLinear atomic.Uint64
+	// unflushedLimit is how far (bytes) the log may run past the index
+	// checkpoint, cpLinear, before publish requests an early flush
+	// (GC.MaxUnflushedRatio; set by each GC pass and at a flush).
+	unflushedLimit, cpLinear atomic.Uint64
+	commits, groups, syncs   atomic.Uint64
 
 	quit     chan struct{}
 	bgCtx    context.Context // cancelled by Close
@@ -111,6 +119,7 @@ func Open(dir string, opts Options) (*DB, error) {
 		counters: new(iostat.Counters),
 		quit:     make(chan struct{}),
 		gcKick:   make(chan struct{}, 1),
+		gcDebt:   gcDebt{paid: make(chan struct{})},
 	}
 	db.cq.cond.L = &db.cq.Mutex
 	db.bgCtx, db.bgCancel = context.WithCancel(context.Background())
@@ -131,6 +140,7 @@ func Open(dir string, opts Options) (*DB, error) {
 			go db.syncLoop()
 		}
 		if !opts.GC.Disable {
+			db.updateBehind(db.idx.Checkpoint(), db.idx.SegmentLive())
 			db.wg.Add(1)
 			go db.gcLoop()
 		}
@@ -177,6 +187,12 @@ func (db *DB) open() error {
 		TableCreated: db.tableCreated,
 		EditApplied: func(e index.EditInfo) {
 			if e.Reason == "flush" {
+				if cp := e.Edit.Checkpoint; cp != nil {
+					db.cpLinear.Store(db.linear(kvsep.Pos(*cp)))
+					if db.opts.Mode == ModePrimary && !db.opts.GC.Disable {
+						db.maybeCompactL0(*cp, db.idx.SegmentLive())
+					}
+				}
 				db.persistIOStats()
 			}
 			if e.Reason == "flush" || e.Reason == "compaction" {

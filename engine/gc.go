@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/talos-kv/talos/index"
@@ -108,6 +109,7 @@ func (db *DB) runGC(ctx context.Context, flush bool) (GCResult, error) {
 	}
 	cp, live := db.idx.Checkpoint(), db.idx.SegmentLive()
 	db.updateBehind(cp, live)
+	db.maybeCompactL0(cp, live)
 	for _, n := range db.gcCandidates(cp, live) {
 		if err := db.collectSegment(ctx, n, &res); err != nil {
 			return res, err
@@ -167,6 +169,10 @@ func (db *DB) recordCollected() error {
 	return nil
 }
 
+// l0ShadowRatio: GC asks for an L0 compaction once L0 holds this many
+// entries per entry below it.
+const l0ShadowRatio = 0.25
+
 // maxSegmentsPerPass bounds the work of one pass so that Close stays prompt.
 const maxSegmentsPerPass = 8
 
@@ -222,6 +228,7 @@ func (db *DB) collectSegment(ctx context.Context, n uint64, res *GCResult) error
 		return markCorrupt(err)
 	}
 	res.BytesRead += int64(len(buf))
+	rewrittenBefore := res.BytesRewritten
 	if err := db.throttle(ctx, len(buf)); err != nil {
 		return err
 	}
@@ -268,7 +275,8 @@ func (db *DB) collectSegment(ctx context.Context, n uint64, res *GCResult) error
 	if err != nil {
 		return markCorrupt(err)
 	}
-	db.gcStats.bytesRewritten.Store(db.gcStats.bytesRewritten.Load() + uint64(res.BytesRewritten))
+	rewritten := res.BytesRewritten - rewrittenBefore
+	db.gcStats.bytesRewritten.Add(uint64(rewritten))
 	// The rewrites must be durable before the old copies may go.
 	if db.opts.Sync != SyncAlways {
 		if err := db.log.Sync(); err != nil {
@@ -279,20 +287,33 @@ func (db *DB) collectSegment(ctx context.Context, n uint64, res *GCResult) error
 	db.readers.Lock()
 	db.readers.awaiting = append(db.readers.awaiting, awaitSegment{num: n, end: db.log.End()})
 	db.readers.Unlock()
+	db.payGCDebt(int64(len(buf))-rewritten, false)
 	return nil
 }
 
-// updateBehind sets gcBehind from the value log's size against the live
-// bytes the index counts: the segments below the checkpoint by their live
-// counts, the ones at or above it (not flushed past: unknown) whole.
-func (db *DB) updateBehind(cp index.LogPos, live map[uint64]int64) {
-	ratio := db.opts.GC.MaxSpaceRatio
-	if ratio < 0 || db.opts.GC.Disable {
-		db.gcBehind.Store(false)
+// maybeCompactL0 asks the index for an L0 compaction when the live counts
+// may hide much of the garbage. They include the versions that L0's entries
+// shadow until a compaction drops them; when L0 is large against the levels
+// below (a key set that a few memtables cover) and the log holds more than
+// the counts say is live, that hides most of the garbage from GC. The
+// compaction (cheap: entries hold pointers, not values) kicks a GC pass
+// that sees it. Called after each flush and by each GC pass.
+func (db *DB) maybeCompactL0(cp index.LogPos, live map[uint64]int64) {
+	l0, below := db.idx.L0Entries()
+	if float64(l0) <= l0ShadowRatio*float64(below) {
 		return
 	}
+	total, liveBytes := db.logSpace(cp, live)
+	if float64(total) > 1.1*float64(liveBytes) {
+		db.idx.RequestL0Compaction()
+	}
+}
+
+// logSpace returns the value log's size and the live bytes the index
+// counts in it: the segments below the checkpoint by their live counts,
+// the ones at or above it (not flushed past: unknown) whole.
+func (db *DB) logSpace(cp index.LogPos, live map[uint64]int64) (total, liveBytes int64) {
 	size := db.opts.SegmentSize
-	var total, liveBytes int64
 	for _, n := range db.log.Segments() {
 		total += size
 		if n >= cp.Segment {
@@ -301,23 +322,117 @@ func (db *DB) updateBehind(cp index.LogPos, live map[uint64]int64) {
 			liveBytes += max(live[n], 0)
 		}
 	}
-	db.gcBehind.Store(float64(total) > ratio*float64(liveBytes))
+	return total, liveBytes
 }
 
-// slowForGC delays a write by 1 ms while GC is behind (GC.MaxSpaceRatio),
-// so that a writer faster than GC cannot grow the value log without bound.
-// The delay is bounded: a GC that can collect nothing never stops writes.
-func (db *DB) slowForGC() {
+// updateBehind sets gcBehind from the value log's size against the live
+// bytes the index counts: the segments below the checkpoint by their live
+// counts, the ones at or above it (not flushed past: unknown) whole. It
+// also sets unflushedLimit from the live bytes below the checkpoint.
+func (db *DB) updateBehind(cp index.LogPos, live map[uint64]int64) {
+	size := db.opts.SegmentSize
+	total, liveBytes := db.logSpace(cp, live)
+	var liveBelow int64
+	for n, b := range live {
+		if n < cp.Segment {
+			liveBelow += max(b, 0)
+		}
+	}
+	db.cpLinear.Store(db.linear(kvsep.Pos(cp)))
+	if r := db.opts.GC.MaxUnflushedRatio; r > 0 && !db.opts.GC.Disable {
+		db.unflushedLimit.Store(uint64(max(4*size, int64(r*float64(liveBelow)))))
+	}
+	ratio := db.opts.GC.MaxSpaceRatio
+	if ratio < 0 || db.opts.GC.Disable {
+		db.gcBehind.Store(false)
+		return
+	}
+	// Writes after this pass count as garbage-to-be until the next pass
+	// says otherwise: the log may grow by headroom before GC is behind.
+	headroom := int64(ratio*float64(liveBytes)) - total
+	db.gcHeadroom.Store(db.linear(db.log.End()) + uint64(max(headroom, 0)))
+	behind := headroom < 0
+	db.gcBehind.Store(behind)
+	if !behind {
+		db.payGCDebt(0, true)
+	}
+}
+
+// linear maps a log position to a byte count from the log's start.
+func (db *DB) linear(p kvsep.Pos) uint64 {
+	return p.Segment*uint64(db.opts.SegmentSize) + p.Offset
+}
+
+// gcDebt paces writers to GC while GC is behind (GC.MaxSpaceRatio): each
+// write adds its bytes, each collected segment pays off the garbage it
+// reclaimed, and a writer that finds the debt over gcDebtLimit waits for a
+// payment (at most gcMaxWait, so that a GC that can collect nothing never
+// stops writes).
+type gcDebt struct {
+	sync.Mutex
+	bytes int64
+	paid  chan struct{} // closed and replaced at each payment
+}
+
+// gcDebtLimit is how far writers may run ahead of GC while it is behind.
+const gcDebtLimit = 1 << 20
+
+var gcMaxWait = time.Millisecond
+
+// slowForGC makes a write of n bytes wait while GC is behind and the
+// writers' debt to it is over gcDebtLimit, until GC pays some of it off.
+func (db *DB) slowForGC(n int) {
 	if !db.gcBehind.Load() {
+		if h := db.gcHeadroom.Load(); h == 0 || db.endLinear.Load() <= h {
+			return
+		}
+		// The log grew past what the last pass allowed: behind until a
+		// pass, kicked now, counts again.
+		db.gcHeadroom.Store(0)
+		db.gcBehind.Store(true)
+		db.kickGC()
+	}
+	d := &db.gcDebt
+	d.Lock()
+	d.bytes += int64(n)
+	if d.bytes <= gcDebtLimit {
+		d.Unlock()
 		return
 	}
 	db.gcStats.writeSlowdowns.Add(1)
-	t := time.NewTimer(time.Millisecond)
+	t := time.NewTimer(gcMaxWait)
 	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-db.quit:
+	for d.bytes > gcDebtLimit {
+		paid := d.paid
+		d.Unlock()
+		select {
+		case <-paid:
+		case <-t.C:
+			return
+		case <-db.quit:
+			return
+		}
+		d.Lock()
 	}
+	d.Unlock()
+}
+
+// payGCDebt records n bytes reclaimed (or, with reset, that GC is no
+// longer behind) and wakes the writers waiting for it.
+func (db *DB) payGCDebt(n int64, reset bool) {
+	d := &db.gcDebt
+	d.Lock()
+	defer d.Unlock()
+	if reset {
+		if d.bytes == 0 {
+			return
+		}
+		d.bytes = 0
+	} else {
+		d.bytes = max(d.bytes-n, 0)
+	}
+	close(d.paid)
+	d.paid = make(chan struct{})
 }
 
 // throttle waits so that GC stays under GC.BytesPerSecond, except while
@@ -405,7 +520,11 @@ func (db *DB) gcLoop() {
 		case <-t.C:
 		case <-db.gcKick:
 		}
+		t0 := time.Now()
 		res, err := db.runGC(ctx, false)
+		if debugGC {
+			fmt.Printf("gc pass %v: %d segs, behind=%v\n", time.Since(t0), len(res.Segments), db.gcBehind.Load())
+		}
 		switch {
 		case err == nil:
 		case errors.Is(err, ErrClosed), errors.Is(err, ErrStopped), errors.Is(err, context.Canceled):
@@ -429,6 +548,8 @@ func (db *DB) gcLoop() {
 		t.Reset(wait)
 	}
 }
+
+var debugGC = false
 
 // kickGC wakes the GC goroutine (after a flush changed the live counts).
 func (db *DB) kickGC() {

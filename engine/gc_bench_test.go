@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/talos-kv/talos/index"
@@ -20,6 +21,10 @@ var gcUnlimited = flag.Bool("gc-unlimited", false, "BenchmarkGCKeepsUp: run GC w
 // versions wait in upper levels: a key set that one memtable covers
 // (20k keys of a 1 MiB memtable) overstates most.
 var gcRatio = flag.Float64("gc-ratio", 0, "BenchmarkGCKeepsUp: GC.MaxSpaceRatio (0: the default)")
+
+var gcUnflushed = flag.Float64("gc-unflushed", 0, "BenchmarkGCKeepsUp: GC.MaxUnflushedRatio (0: the default, negative: off)")
+
+var gcDelay = flag.Duration("gc-delay", time.Millisecond, "BenchmarkGCKeepsUp: slowdown")
 
 var gcKeys = flag.Int("gc-keys", 100000, "BenchmarkGCKeepsUp: number of keys updated")
 
@@ -42,6 +47,8 @@ func BenchmarkGCKeepsUp(b *testing.B) {
 		opts.GC.BytesPerSecond = -1
 	}
 	opts.GC.MaxSpaceRatio = *gcRatio
+	gcMaxWait = *gcDelay
+	opts.GC.MaxUnflushedRatio = *gcUnflushed
 	db, err := Open("db", opts)
 	if err != nil {
 		b.Fatal(err)
@@ -90,4 +97,6 @@ func BenchmarkGCKeepsUp(b *testing.B) {
 	b.ReportMetric(peak, "peak-vlog/live")
 	b.ReportMetric(last, "end-vlog/live")
 	b.ReportMetric(float64(m.GC.Segments), "segments-collected")
+	b.ReportMetric(float64(m.Index.Flushes), "flushes")
+	b.ReportMetric(float64(m.GC.WriteSlowdowns), "slowed-writes")
 }

@@ -88,14 +88,23 @@ type GCOptions struct {
 	// Negative: unlimited.
 	BytesPerSecond int64
 	// MaxSpaceRatio bounds the value log's size against the live bytes
-	// the index points to (segments the index has not flushed past count
-	// as live). Above it GC is behind: its passes ignore BytesPerSecond,
-	// and every write waits 1 ms before it commits (as L0 slows writers)
-	// until a pass finds the log back under the ratio. Zero: 1.2: the
-	// index's live counts include shadowed versions that compactions have
-	// not dropped yet, so the true ratio runs higher (BenchmarkGCKeepsUp:
-	// peak 1.98x at 1.25 with 100k keys). Negative: never behind.
+	// the index counts (segments the index has not flushed past count as
+	// live). Above it GC is behind: its passes ignore BytesPerSecond, and
+	// writers are paced to GC (a writer that finds more than 1 MiB written
+	// since GC fell behind, net of what GC has reclaimed, waits up to 1 ms
+	// for GC to reclaim more). A log that grows past the bound between two
+	// passes is behind at once. Zero: 1.2: the live counts include
+	// versions that compactions have not dropped yet, so the true ratio
+	// runs higher. Negative: never behind.
 	MaxSpaceRatio float64
+	// MaxUnflushedRatio bounds the value log above the index checkpoint,
+	// which GC cannot collect, against the live bytes the index counts
+	// below it: past that, the memtable is flushed before it is full (as
+	// RocksDB's max_total_wal_size does), so that a key set the memtable
+	// covers cannot hold the log at many times its size. The log may
+	// always run 4 segments past the checkpoint. Zero: 0.25. Negative:
+	// flush only full memtables.
+	MaxUnflushedRatio float64
 }
 
 // Options configures an engine. The zero value is valid: every zero field
@@ -201,6 +210,9 @@ func (o *Options) EnsureDefaults() {
 	}
 	if o.GC.MaxSpaceRatio == 0 {
 		o.GC.MaxSpaceRatio = 1.2
+	}
+	if o.GC.MaxUnflushedRatio == 0 {
+		o.GC.MaxUnflushedRatio = 0.25
 	}
 	if o.GC.BytesPerSecond == 0 {
 		o.GC.BytesPerSecond = 64 << 20

@@ -30,6 +30,42 @@ func (x *Index) maybeScheduleCompactionLocked() {
 	}
 }
 
+// RequestL0Compaction compacts L0 into the level below as soon as L0's
+// inputs are free, however few files it holds. Value-log GC asks for it
+// when it is behind: an entry in L0 that shadows one below keeps the older
+// value counted live (SegmentLive) until a compaction drops it, and with a
+// key set that a few memtables cover, that overcount hides most of the
+// garbage. Index compaction is cheap next to value-log GC (entries hold
+// pointers, not values). No-op with DisableCompactions or an empty L0.
+func (x *Index) RequestL0Compaction() {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.opts.DisableCompactions || len(x.mu.v.levels[0]) == 0 {
+		return
+	}
+	if !x.mu.forceL0 {
+		x.mu.forceL0 = true
+		x.mu.m.RequestedCompactions++
+	}
+	x.maybeScheduleCompactionLocked()
+}
+
+// L0Entries returns the entries in L0 and in the levels below it.
+func (x *Index) L0Entries() (l0, below uint64) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for l, ts := range x.mu.v.levels {
+		for _, t := range ts {
+			if l == 0 {
+				l0 += t.meta.Entries
+			} else {
+				below += t.meta.Entries
+			}
+		}
+	}
+	return l0, below
+}
+
 // runCompaction runs c and reschedules; its errors stop the index when they
 // concern durable state.
 func (x *Index) runCompaction(c *compaction) {

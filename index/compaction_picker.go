@@ -23,7 +23,11 @@ func (x *Index) levelScoreLocked(v *version, l int) float64 {
 				n++
 			}
 		}
-		return float64(n) / float64(x.opts.L0CompactionThreshold)
+		score := float64(n) / float64(x.opts.L0CompactionThreshold)
+		if x.mu.forceL0 && n > 0 {
+			score = max(score, 1)
+		}
+		return score
 	}
 	var size uint64
 	for _, t := range v.levels[l] {
@@ -89,6 +93,9 @@ func (x *Index) pickLocked() *compaction {
 	}
 	for _, c := range cands {
 		if cp := x.pickLevelLocked(v, c.l); cp != nil {
+			if c.l == 0 {
+				x.mu.forceL0 = false
+			}
 			for _, in := range cp.inputs {
 				for _, t := range in {
 					t.compacting = true

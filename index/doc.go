@@ -129,6 +129,12 @@
 // are owned by the Index and stopped by Close. Readers never block the
 // writer: they pin a read state (memtables + version) with a reference count.
 //
+// Besides a full memtable and L0's file count, the owner may ask for work:
+// RequestFlush rotates a memtable before it is full (the engine bounds the
+// value log above the checkpoint with it), and RequestL0Compaction compacts
+// L0 however few files it has (the engine's GC, so that the live counts
+// drop the versions L0 shadows).
+//
 // # Events and index shipping
 //
 // Listener.TableCreated may return a TableSink: every byte written to the

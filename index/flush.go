@@ -161,6 +161,23 @@ func (x *Index) flush(m *memtable) error {
 	return err
 }
 
+// RequestFlush rotates the mutable memtable, scheduling its flush, unless
+// it is empty or an earlier memtable still awaits its flush (so that early
+// requests never pile up small memtables). It does not wait. It reports
+// whether it rotated.
+func (x *Index) RequestFlush() bool {
+	x.applyMu.Lock()
+	defer x.applyMu.Unlock()
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.errLocked() != nil || x.mem.empty() || len(x.mu.imm) > 0 || x.mu.flushing {
+		return false
+	}
+	x.rotateLocked()
+	x.mu.m.RequestedFlushes++
+	return true
+}
+
 // Flush rotates the memtable (if non-empty) and waits until every
 // immutable memtable is flushed.
 func (x *Index) Flush(ctx context.Context) error {

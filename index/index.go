@@ -61,6 +61,9 @@ type Index struct {
 		flushing       bool
 		compactions    int
 		compactPointer [][]byte
+		// forceL0: RequestL0Compaction asked for L0 to be compacted
+		// whatever its file count; cleared when an L0 compaction starts.
+		forceL0 bool
 		// changed is closed (and replaced) whenever flush/compaction state
 		// changes, waking MakeRoom, Flush, Compact and WaitIdle.
 		changed chan struct{}

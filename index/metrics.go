@@ -2,23 +2,25 @@ package index
 
 // Metrics is a point-in-time summary of the index.
 type Metrics struct {
-	Flushes            uint64
-	FlushBytes         uint64 // table bytes written by flushes
-	Compactions        uint64
-	TrivialMoves       uint64
-	CompactionBytesIn  uint64 // table bytes read by compactions
-	CompactionBytesOut uint64 // table bytes written by compactions
-	FilterTombstoned   uint64 // set entries Options.CompactionFilter deleted, written as tombstones
-	FilterDropped      uint64 // set entries Options.CompactionFilter deleted, dropped outright (bottom)
-	WriteStalls        uint64 // times MakeRoom blocked
-	WriteSlowdowns     uint64 // times MakeRoom delayed a writer
-	ManifestRollovers  uint64
-	MemtableSize       int64 // bytes in the mutable memtable
-	ImmutableMemtables int
-	ImmutableSize      int64 // bytes in immutable memtables
-	Tables             int
-	TableBytes         uint64
-	Snapshots          int
+	Flushes              uint64
+	RequestedFlushes     uint64 // memtables RequestFlush rotated before they were full
+	FlushBytes           uint64 // table bytes written by flushes
+	Compactions          uint64
+	TrivialMoves         uint64
+	RequestedCompactions uint64 // L0 compactions RequestL0Compaction asked for
+	CompactionBytesIn    uint64 // table bytes read by compactions
+	CompactionBytesOut   uint64 // table bytes written by compactions
+	FilterTombstoned     uint64 // set entries Options.CompactionFilter deleted, written as tombstones
+	FilterDropped        uint64 // set entries Options.CompactionFilter deleted, dropped outright (bottom)
+	WriteStalls          uint64 // times MakeRoom blocked
+	WriteSlowdowns       uint64 // times MakeRoom delayed a writer
+	ManifestRollovers    uint64
+	MemtableSize         int64 // bytes in the mutable memtable
+	ImmutableMemtables   int
+	ImmutableSize        int64 // bytes in immutable memtables
+	Tables               int
+	TableBytes           uint64
+	Snapshots            int
 }
 
 // LevelInfo describes one level.
