@@ -119,7 +119,7 @@ func Open(dir string, opts Options) (*DB, error) {
 		counters: new(iostat.Counters),
 		quit:     make(chan struct{}),
 		gcKick:   make(chan struct{}, 1),
-		gcDebt:   gcDebt{paid: make(chan struct{})},
+		gcDebt:   gcDebt{limit: gcDebtLimit, paid: make(chan struct{})},
 	}
 	db.cq.cond.L = &db.cq.Mutex
 	db.bgCtx, db.bgCancel = context.WithCancel(context.Background())

@@ -352,6 +352,9 @@ func (db *DB) updateBehind(cp index.LogPos, live map[uint64]int64) {
 	headroom := int64(ratio*float64(liveBytes)) - total
 	db.gcHeadroom.Store(db.linear(db.log.End()) + uint64(max(headroom, 0)))
 	behind := headroom < 0
+	db.gcDebt.Lock()
+	db.gcDebt.limit = max(gcDebtLimit, liveBytes/10)
+	db.gcDebt.Unlock()
 	db.gcBehind.Store(behind)
 	if !behind {
 		db.payGCDebt(0, true)
@@ -365,22 +368,24 @@ func (db *DB) linear(p kvsep.Pos) uint64 {
 
 // gcDebt paces writers to GC while GC is behind (GC.MaxSpaceRatio): each
 // write adds its bytes, each collected segment pays off the garbage it
-// reclaimed, and a writer that finds the debt over gcDebtLimit waits for a
+// reclaimed, and a writer that finds the debt over its limit waits for a
 // payment (at most gcMaxWait, so that a GC that can collect nothing never
 // stops writes).
 type gcDebt struct {
 	sync.Mutex
 	bytes int64
+	limit int64         // gcDebtLimit or a tenth of the live bytes, if more
 	paid  chan struct{} // closed and replaced at each payment
 }
 
-// gcDebtLimit is how far writers may run ahead of GC while it is behind.
+// gcDebtLimit is the least that writers may run ahead of GC while it is
+// behind; the limit grows with the live data (a tenth of it).
 const gcDebtLimit = 1 << 20
 
 var gcMaxWait = time.Millisecond
 
 // slowForGC makes a write of n bytes wait while GC is behind and the
-// writers' debt to it is over gcDebtLimit, until GC pays some of it off.
+// writers' debt to it is over its limit, until GC pays some of it off.
 func (db *DB) slowForGC(n int) {
 	if !db.gcBehind.Load() {
 		if h := db.gcHeadroom.Load(); h == 0 || db.endLinear.Load() <= h {
@@ -395,14 +400,14 @@ func (db *DB) slowForGC(n int) {
 	d := &db.gcDebt
 	d.Lock()
 	d.bytes += int64(n)
-	if d.bytes <= gcDebtLimit {
+	if d.bytes <= d.limit {
 		d.Unlock()
 		return
 	}
 	db.gcStats.writeSlowdowns.Add(1)
 	t := time.NewTimer(gcMaxWait)
 	defer t.Stop()
-	for d.bytes > gcDebtLimit {
+	for d.bytes > d.limit {
 		paid := d.paid
 		d.Unlock()
 		select {
