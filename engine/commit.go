@@ -334,6 +334,6 @@ func (db *DB) publish(f *inflight) {
 	end := db.linear(f.end)
 	db.endLinear.Store(end)
 	if lim := db.unflushedLimit.Load(); lim > 0 && end > db.cpLinear.Load()+lim {
-		db.idx.RequestFlush()
+		db.idx.RequestFlush(minShadowedForFlush)
 	}
 }

@@ -189,9 +189,6 @@ func (db *DB) open() error {
 			if e.Reason == "flush" {
 				if cp := e.Edit.Checkpoint; cp != nil {
 					db.cpLinear.Store(db.linear(kvsep.Pos(*cp)))
-					if db.opts.Mode == ModePrimary && !db.opts.GC.Disable {
-						db.maybeCompactL0(*cp, db.idx.SegmentLive())
-					}
 				}
 				db.persistIOStats()
 			}

@@ -59,20 +59,26 @@
 // GC.MaxSpaceRatio of the live bytes the index counts: then it runs
 // unthrottled and writers are paced to it (each write adds its bytes to a
 // debt, each collected segment pays off the garbage it reclaimed, and a
-// writer that finds the debt over 1 MiB waits up to 1 ms for a payment), so
+// writer that finds the debt over a tenth of the live data, at least
+// 1 MiB, waits up to 1 ms for a payment), so
 // a writer faster than GC cannot grow the log without bound.
 //
 // Two things keep GC's view of the log honest when the key set is small
 // against the memtable:
 //   - The log above the checkpoint cannot be collected. Once it exceeds
-//     GC.MaxUnflushedRatio of the live bytes below the checkpoint (and 4
-//     segments), the memtable is flushed before it is full
-//     (index.RequestFlush), as RocksDB's max_total_wal_size does.
+//     GC.MaxUnflushedRatio of the live data below the checkpoint (the live
+//     bytes the index counts, plus its tables, which hold the inline
+//     values) and 4 segments, and a tenth of the memtable's entries
+//     replaced a version it held (a load of new keys gains nothing), the
+//     memtable is flushed before it is full (index.RequestFlush), as
+//     RocksDB's max_total_wal_size does.
 //   - The live counts include versions that L0 entries shadow, until a
-//     compaction drops them. When L0 holds more than a quarter as many
-//     entries as the levels below and the log holds more than the counts
-//     say is live, L0 is compacted early (index.RequestL0Compaction):
-//     index entries hold pointers, so this is cheap next to value-log GC.
+//     compaction drops them. When GC is behind, finds nothing to collect
+//     though the counts call over half the flushed log live, and L0 holds
+//     more than a quarter as many entries as the levels below, L0 is
+//     compacted early
+//     (index.RequestL0Compaction): index entries hold pointers, so this is
+//     cheap next to value-log GC.
 //
 // # Modes
 //

@@ -109,8 +109,11 @@ func (db *DB) runGC(ctx context.Context, flush bool) (GCResult, error) {
 	}
 	cp, live := db.idx.Checkpoint(), db.idx.SegmentLive()
 	db.updateBehind(cp, live)
-	db.maybeCompactL0(cp, live)
-	for _, n := range db.gcCandidates(cp, live) {
+	cands := db.gcCandidates(cp, live)
+	if len(cands) == 0 {
+		db.maybeCompactL0(cp, live)
+	}
+	for _, n := range cands {
 		if err := db.collectSegment(ctx, n, &res); err != nil {
 			return res, err
 		}
@@ -168,6 +171,13 @@ func (db *DB) recordCollected() error {
 	db.readers.Unlock()
 	return nil
 }
+
+// minShadowedForFlush: an early flush (GC.MaxUnflushedRatio) needs this
+// fraction of the memtable's entries to have replaced a version of their key
+// that it held: the unflushed log then holds garbage that only a flush lets
+// GC collect. A load of new keys has none, and early flushes would only add
+// compaction work.
+const minShadowedForFlush = 0.02
 
 // l0ShadowRatio: GC asks for an L0 compaction once L0 holds this many
 // entries per entry below it.
@@ -291,20 +301,33 @@ func (db *DB) collectSegment(ctx context.Context, n uint64, res *GCResult) error
 	return nil
 }
 
-// maybeCompactL0 asks the index for an L0 compaction when the live counts
-// may hide much of the garbage. They include the versions that L0's entries
-// shadow until a compaction drops them; when L0 is large against the levels
-// below (a key set that a few memtables cover) and the log holds more than
-// the counts say is live, that hides most of the garbage from GC. The
-// compaction (cheap: entries hold pointers, not values) kicks a GC pass
-// that sees it. Called after each flush and by each GC pass.
+// maybeCompactL0 asks the index for an L0 compaction when GC is behind,
+// finds nothing to collect, and L0 is large against the levels below (a key
+// set that a few memtables cover), and the counts call most of the flushed
+// log live: the live counts include the versions
+// that L0's entries shadow until a compaction drops them, which then hides
+// most of the garbage from GC. The compaction (cheap: entries hold
+// pointers, not values) kicks a GC pass that sees it. Not otherwise: the
+// extra compactions would cost more than they find, and a ship-index
+// backup receives every table they write.
 func (db *DB) maybeCompactL0(cp index.LogPos, live map[uint64]int64) {
-	l0, below := db.idx.L0Entries()
-	if float64(l0) <= l0ShadowRatio*float64(below) {
+	if !db.gcBehind.Load() {
 		return
 	}
-	total, liveBytes := db.logSpace(cp, live)
-	if float64(total) > 1.1*float64(liveBytes) {
+	// Only when the counts say the flushed log is mostly live: a log
+	// that is behind with segments the counts call garbage (collected,
+	// awaiting a flush; inline values' records) has nothing to gain.
+	var segs, liveBelow int64
+	for _, n := range db.log.Segments() {
+		if n < cp.Segment {
+			segs++
+			liveBelow += max(live[n], 0)
+		}
+	}
+	if float64(liveBelow) <= 0.5*float64(segs*db.opts.SegmentSize) {
+		return
+	}
+	if l0, below := db.idx.L0Entries(); float64(l0) > l0ShadowRatio*float64(below) {
 		db.idx.RequestL0Compaction()
 	}
 }
@@ -340,7 +363,9 @@ func (db *DB) updateBehind(cp index.LogPos, live map[uint64]int64) {
 	}
 	db.cpLinear.Store(db.linear(kvsep.Pos(cp)))
 	if r := db.opts.GC.MaxUnflushedRatio; r > 0 && !db.opts.GC.Disable {
-		db.unflushedLimit.Store(uint64(max(4*size, int64(r*float64(liveBelow)))))
+		// Inline values are live data too: they live in the tables.
+		base := liveBelow + int64(db.idx.Metrics().TableBytes)
+		db.unflushedLimit.Store(uint64(max(4*size, int64(r*float64(base)))))
 	}
 	ratio := db.opts.GC.MaxSpaceRatio
 	if ratio < 0 || db.opts.GC.Disable {

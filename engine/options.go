@@ -98,10 +98,12 @@ type GCOptions struct {
 	// runs higher. Negative: never behind.
 	MaxSpaceRatio float64
 	// MaxUnflushedRatio bounds the value log above the index checkpoint,
-	// which GC cannot collect, against the live bytes the index counts
-	// below it: past that, the memtable is flushed before it is full (as
-	// RocksDB's max_total_wal_size does), so that a key set the memtable
-	// covers cannot hold the log at many times its size. The log may
+	// which GC cannot collect, against the live data below it (the live
+	// bytes the index counts, plus its tables, which hold the inline
+	// values): past that, if a tenth of the memtable's entries replaced
+	// a version of their key it held, the memtable is flushed before it
+	// is full (as RocksDB's max_total_wal_size does), so that a key set
+	// the memtable covers cannot hold the log at many times its size. The log may
 	// always run 4 segments past the checkpoint. Zero: 0.25. Negative:
 	// flush only full memtables.
 	MaxUnflushedRatio float64

@@ -162,15 +162,19 @@ func (x *Index) flush(m *memtable) error {
 }
 
 // RequestFlush rotates the mutable memtable, scheduling its flush, unless
-// it is empty or an earlier memtable still awaits its flush (so that early
-// requests never pile up small memtables). It does not wait. It reports
-// whether it rotated.
-func (x *Index) RequestFlush() bool {
+// it is empty, fewer than minShadowed of its entries replaced a version of
+// their key that it already held (a load of new keys gains nothing from an
+// early flush), or an earlier memtable still awaits its flush (so that
+// early requests never pile up small memtables). It does not wait. It
+// reports whether it rotated.
+func (x *Index) RequestFlush(minShadowed float64) bool {
 	x.applyMu.Lock()
 	defer x.applyMu.Unlock()
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if x.errLocked() != nil || x.mem.empty() || len(x.mu.imm) > 0 || x.mu.flushing {
+	m := x.mem
+	if x.errLocked() != nil || m.empty() || len(x.mu.imm) > 0 || x.mu.flushing ||
+		float64(m.shadowed) < minShadowed*float64(m.count) {
 		return false
 	}
 	x.rotateLocked()

@@ -56,13 +56,16 @@ type memtable struct {
 
 	// Writer-only state (read by flush after the memtable is immutable,
 	// ordered by Index.applyMu / Index.mu).
-	rnd    uint64
-	count  uint64
-	minSeq uint64
-	maxSeq uint64
-	end    LogPos
-	hasEnd bool
-	id     uint64
+	rnd   uint64
+	count uint64
+	// shadowed counts entries added while the memtable already held their
+	// key (an older version here is garbage once no snapshot needs it).
+	shadowed uint64
+	minSeq   uint64
+	maxSeq   uint64
+	end      LogPos
+	hasEnd   bool
+	id       uint64
 }
 
 // arena is a bump allocator over chunks. References: the top bits select
@@ -316,6 +319,12 @@ func (m *memtable) add(seq uint64, kind Kind, key, value []byte) {
 		pt := m.towers.at(prev[level])
 		setTowerNextPrefix(pt, level, p)
 		setTowerNext(pt, level, ref)
+	}
+	// Versions of a key sort newest first, so an older one is next.
+	if nx := towerNext(t, 0); nx != 0 {
+		if nt := m.towers.at(nx); towerPrefix(nt) == p && bytes.Equal(nodeKey(m.entries.at(towerEntry(nt))), key) {
+			m.shadowed++
+		}
 	}
 	if m.count == 0 || seq < m.minSeq {
 		m.minSeq = seq

@@ -10,8 +10,8 @@ import (
 )
 
 // TestRequestFlush: RequestFlush rotates a non-empty memtable before it is
-// full and its flush moves the checkpoint; it does nothing for an empty
-// memtable.
+// full, if enough of its entries replaced a version it held, and its flush
+// moves the checkpoint; it does nothing for an empty memtable.
 func TestRequestFlush(t *testing.T) {
 	opts := smallOpts(vfs.NewMem())
 	opts.MemtableSize = 1 << 20 // never full in this test
@@ -19,18 +19,20 @@ func TestRequestFlush(t *testing.T) {
 	require.NoError(t, err)
 	defer x.Close()
 	ctx := context.Background()
-	require.False(t, x.RequestFlush(), "an empty memtable is not rotated")
+	require.False(t, x.RequestFlush(0), "an empty memtable is not rotated")
 	for i := range 100 {
 		require.NoError(t, x.MakeRoom(ctx))
-		x.Apply(uint64(i+1), []Entry{{Kind: KindSet, Key: fmt.Appendf(nil, "k%03d", i), Value: []byte("v")}}, LogPos{1, uint64(100 + i)})
+		x.Apply(uint64(i+1), []Entry{{Kind: KindSet, Key: fmt.Appendf(nil, "k%03d", i%80), Value: []byte("v")}}, LogPos{1, uint64(100 + i)})
 	}
-	require.True(t, x.RequestFlush())
+	// 20 of the 100 entries replaced a version the memtable held.
+	require.False(t, x.RequestFlush(0.21), "too few shadowed entries")
+	require.True(t, x.RequestFlush(0.2))
 	require.NoError(t, x.WaitIdle(ctx))
 	m := x.Metrics()
 	require.Equal(t, uint64(1), m.Flushes)
 	require.Equal(t, uint64(1), m.RequestedFlushes)
 	require.Equal(t, LogPos{1, 199}, x.Checkpoint())
-	require.False(t, x.RequestFlush(), "the new memtable is empty")
+	require.False(t, x.RequestFlush(0), "the new memtable is empty")
 }
 
 // TestRequestL0Compaction: one L0 file, below L0CompactionThreshold, is
