@@ -301,15 +301,15 @@ func (db *DB) collectSegment(ctx context.Context, n uint64, res *GCResult) error
 	return nil
 }
 
-// maybeCompactL0 asks the index for an L0 compaction when GC is behind,
-// finds nothing to collect, and L0 is large against the levels below (a key
-// set that a few memtables cover), and the counts call most of the flushed
-// log live: the live counts include the versions
-// that L0's entries shadow until a compaction drops them, which then hides
-// most of the garbage from GC. The compaction (cheap: entries hold
-// pointers, not values) kicks a GC pass that sees it. Not otherwise: the
-// extra compactions would cost more than they find, and a ship-index
-// backup receives every table they write.
+// maybeCompactL0 asks the index for an L0 compaction when GC is behind and
+// finds nothing to collect, though the counts call most of the flushed log
+// live and L0 is large against the levels below (a key set that a few
+// memtables cover). The live counts include the versions that L0's entries
+// shadow until a compaction drops them, which then hides most of the
+// garbage from GC. The compaction (cheap: entries hold pointers, not
+// values) kicks a GC pass that sees it. Not otherwise: the extra
+// compactions would cost more than they find, and a ship-index backup
+// receives every table they write.
 func (db *DB) maybeCompactL0(cp index.LogPos, live map[uint64]int64) {
 	if !db.gcBehind.Load() {
 		return
@@ -550,11 +550,7 @@ func (db *DB) gcLoop() {
 		case <-t.C:
 		case <-db.gcKick:
 		}
-		t0 := time.Now()
 		res, err := db.runGC(ctx, false)
-		if debugGC {
-			fmt.Printf("gc pass %v: %d segs, behind=%v\n", time.Since(t0), len(res.Segments), db.gcBehind.Load())
-		}
 		switch {
 		case err == nil:
 		case errors.Is(err, ErrClosed), errors.Is(err, ErrStopped), errors.Is(err, context.Canceled):
@@ -578,8 +574,6 @@ func (db *DB) gcLoop() {
 		t.Reset(wait)
 	}
 }
-
-var debugGC = false
 
 // kickGC wakes the GC goroutine (after a flush changed the live counts).
 func (db *DB) kickGC() {

@@ -24,7 +24,7 @@ var gcRatio = flag.Float64("gc-ratio", 0, "BenchmarkGCKeepsUp: GC.MaxSpaceRatio 
 
 var gcUnflushed = flag.Float64("gc-unflushed", 0, "BenchmarkGCKeepsUp: GC.MaxUnflushedRatio (0: the default, negative: off)")
 
-var gcDelay = flag.Duration("gc-delay", time.Millisecond, "BenchmarkGCKeepsUp: slowdown")
+var gcDelay = flag.Duration("gc-delay", time.Millisecond, "BenchmarkGCKeepsUp: longest wait of a writer paced to GC")
 
 var gcKeys = flag.Int("gc-keys", 100000, "BenchmarkGCKeepsUp: number of keys updated")
 
