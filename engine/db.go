@@ -90,7 +90,9 @@ type DB struct {
 	gcHeadroom, endLinear atomic.Uint64
 	// unflushedLimit is how far (bytes) the log may run past the index
 	// checkpoint, cpLinear, before publish requests an early flush
-	// (GC.MaxUnflushedRatio; set by each GC pass and at a flush).
+	// (GC.MaxUnflushedRatio). unflushedLimit is set by each GC pass,
+	// cpLinear at open and by each flush only (a pass's checkpoint may be
+	// older than the newest flush's).
 	unflushedLimit, cpLinear atomic.Uint64
 	commits, groups, syncs   atomic.Uint64
 
@@ -140,7 +142,9 @@ func Open(dir string, opts Options) (*DB, error) {
 			go db.syncLoop()
 		}
 		if !opts.GC.Disable {
-			db.updateBehind(db.idx.Checkpoint(), db.idx.SegmentLive())
+			cp := db.idx.Checkpoint()
+			db.cpLinear.Store(db.linear(kvsep.Pos(cp)))
+			db.updateBehind(db.logSpace(cp, db.idx.SegmentLive()))
 			db.wg.Add(1)
 			go db.gcLoop()
 		}

@@ -108,10 +108,11 @@ func (db *DB) runGC(ctx context.Context, flush bool) (GCResult, error) {
 		return res, err
 	}
 	cp, live := db.idx.Checkpoint(), db.idx.SegmentLive()
-	db.updateBehind(cp, live)
+	sp := db.logSpace(cp, live)
+	db.updateBehind(sp)
 	cands := db.gcCandidates(cp, live)
 	if len(cands) == 0 {
-		db.maybeCompactL0(cp, live)
+		db.maybeCompactL0(sp)
 	}
 	for _, n := range cands {
 		if err := db.collectSegment(ctx, n, &res); err != nil {
@@ -310,21 +311,11 @@ func (db *DB) collectSegment(ctx context.Context, n uint64, res *GCResult) error
 // values) kicks a GC pass that sees it. Not otherwise: the extra
 // compactions would cost more than they find, and a ship-index backup
 // receives every table they write.
-func (db *DB) maybeCompactL0(cp index.LogPos, live map[uint64]int64) {
-	if !db.gcBehind.Load() {
-		return
-	}
+func (db *DB) maybeCompactL0(sp logSpace) {
 	// Only when the counts say the flushed log is mostly live: a log
 	// that is behind with segments the counts call garbage (collected,
 	// awaiting a flush; inline values' records) has nothing to gain.
-	var segs, liveBelow int64
-	for _, n := range db.log.Segments() {
-		if n < cp.Segment {
-			segs++
-			liveBelow += max(live[n], 0)
-		}
-	}
-	if float64(liveBelow) <= 0.5*float64(segs*db.opts.SegmentSize) {
+	if !db.gcBehind.Load() || float64(sp.liveBelow) <= 0.5*float64(sp.below) {
 		return
 	}
 	if l0, below := db.idx.L0Entries(); float64(l0) > l0ShadowRatio*float64(below) {
@@ -332,40 +323,39 @@ func (db *DB) maybeCompactL0(cp index.LogPos, live map[uint64]int64) {
 	}
 }
 
-// logSpace returns the value log's size and the live bytes the index
-// counts in it: the segments below the checkpoint by their live counts,
-// the ones at or above it (not flushed past: unknown) whole.
-func (db *DB) logSpace(cp index.LogPos, live map[uint64]int64) (total, liveBytes int64) {
-	size := db.opts.SegmentSize
-	for _, n := range db.log.Segments() {
-		total += size
-		if n >= cp.Segment {
-			liveBytes += size
-		} else {
-			liveBytes += max(live[n], 0)
-		}
-	}
-	return total, liveBytes
+// logSpace is the value log's size against the live bytes the index counts
+// in it, from one GC pass's checkpoint and live counts.
+type logSpace struct {
+	total     int64 // every segment file
+	live      int64 // below the checkpoint by their counts, the rest whole (unknown)
+	below     int64 // segments below the checkpoint
+	liveBelow int64 // their live counts
 }
 
-// updateBehind sets gcBehind from the value log's size against the live
-// bytes the index counts: the segments below the checkpoint by their live
-// counts, the ones at or above it (not flushed past: unknown) whole. It
-// also sets unflushedLimit from the live bytes below the checkpoint.
-func (db *DB) updateBehind(cp index.LogPos, live map[uint64]int64) {
+func (db *DB) logSpace(cp index.LogPos, live map[uint64]int64) logSpace {
 	size := db.opts.SegmentSize
-	total, liveBytes := db.logSpace(cp, live)
-	var liveBelow int64
-	for n, b := range live {
-		if n < cp.Segment {
-			liveBelow += max(b, 0)
+	var s logSpace
+	for _, n := range db.log.Segments() {
+		s.total += size
+		if n >= cp.Segment {
+			s.live += size
+			continue
 		}
+		s.below += size
+		s.liveBelow += max(live[n], 0)
 	}
-	db.cpLinear.Store(db.linear(kvsep.Pos(cp)))
+	s.live += s.liveBelow
+	return s
+}
+
+// updateBehind sets gcBehind (and the headroom and debt limit that go with
+// it) from sp.total against sp.live, and unflushedLimit from the live data
+// below the checkpoint.
+func (db *DB) updateBehind(sp logSpace) {
 	if r := db.opts.GC.MaxUnflushedRatio; r > 0 && !db.opts.GC.Disable {
 		// Inline values are live data too: they live in the tables.
-		base := liveBelow + int64(db.idx.Metrics().TableBytes)
-		db.unflushedLimit.Store(uint64(max(4*size, int64(r*float64(base)))))
+		base := sp.liveBelow + int64(db.idx.Metrics().TableBytes)
+		db.unflushedLimit.Store(uint64(max(4*db.opts.SegmentSize, int64(r*float64(base)))))
 	}
 	ratio := db.opts.GC.MaxSpaceRatio
 	if ratio < 0 || db.opts.GC.Disable {
@@ -374,11 +364,11 @@ func (db *DB) updateBehind(cp index.LogPos, live map[uint64]int64) {
 	}
 	// Writes after this pass count as garbage-to-be until the next pass
 	// says otherwise: the log may grow by headroom before GC is behind.
-	headroom := int64(ratio*float64(liveBytes)) - total
+	headroom := int64(ratio*float64(sp.live)) - sp.total
 	db.gcHeadroom.Store(db.linear(db.log.End()) + uint64(max(headroom, 0)))
 	behind := headroom < 0
 	db.gcDebt.Lock()
-	db.gcDebt.limit = max(gcDebtLimit, liveBytes/10)
+	db.gcDebt.limit = max(gcDebtLimit, sp.live/10)
 	db.gcDebt.Unlock()
 	db.gcBehind.Store(behind)
 	if !behind {
