@@ -75,11 +75,18 @@ type DB struct {
 
 	bi buildIndexState // ModeBuildIndex replay (buildindex.go)
 
-	gcMu      sync.Mutex // serialises GC passes
-	ioStatsMu sync.Mutex // serialises writes of IOSTATS
-	gcStats   struct {
+	gcMu sync.Mutex // serialises GC passes
+	// gcMeasured holds GC's measurements of segments' live bytes
+	// (gcmeasure.go). Under gcMu.
+	gcMeasured map[uint64]gcMeasured
+	// gcIndexMeasured is the log's end (linear) at the last measurement
+	// from the index, gcMeasureStale how far the log must grow before the
+	// next. Under gcMu.
+	gcIndexMeasured, gcMeasureStale uint64
+	ioStatsMu                       sync.Mutex // serialises writes of IOSTATS
+	gcStats                         struct {
 		runs, segments, keysRewritten, keysDropped, bytesRewritten atomic.Uint64
-		writeSlowdowns                                             atomic.Uint64
+		writeSlowdowns, measured, indexMeasures                    atomic.Uint64
 	}
 	// gcBehind: the value log is over GC.MaxSpaceRatio of the live data
 	// (set by each GC pass): GC runs unthrottled and writers are slowed.
@@ -121,12 +128,13 @@ func Open(dir string, opts Options) (*DB, error) {
 		counters: new(iostat.Counters),
 		quit:     make(chan struct{}),
 		gcKick:   make(chan struct{}, 1),
-		gcDebt:   gcDebt{limit: gcDebtLimit, paid: make(chan struct{})},
+		gcDebt:   gcDebt{limit: gcDebtLimit, paid: make(chan struct{}), owed: make(map[uint64]int64)},
 	}
 	db.cq.cond.L = &db.cq.Mutex
 	db.bgCtx, db.bgCancel = context.WithCancel(context.Background())
 	db.readers.seqs = make(map[uint64]int)
 	db.readers.removing = make(map[uint64]bool)
+	db.gcMeasured = make(map[uint64]gcMeasured)
 	db.getCtx = iostat.WithKind(context.Background(), iostat.Get)
 	db.scanCtx = iostat.WithKind(context.Background(), iostat.Scan)
 	db.gcCtx = iostat.WithKind(context.Background(), iostat.GC)

@@ -56,12 +56,14 @@
 // in-flight read can reach it. Background passes do not force that flush:
 // the space comes back at the next natural flush. GC reads and rewrites
 // under GC.BytesPerSecond, except while the value log is over
-// GC.MaxSpaceRatio of the live bytes the index counts: then it runs
-// unthrottled and writers are paced to it (each write adds its bytes to a
-// debt, each collected segment pays off the garbage it reclaimed, and a
-// writer that finds the debt over a tenth of the live data, at least
-// 1 MiB, waits up to 1 ms for a payment), so
-// a writer faster than GC cannot grow the log without bound.
+// GC.MaxSpaceRatio of its live bytes: then it runs unthrottled and writers
+// are paced to it (each write adds its bytes to a debt, each collected
+// segment pays off the garbage it reclaimed when its file is removed, and
+// a writer that finds the debt over a tenth of the live data, at least
+// 1 MiB, waits up to 1 ms for a payment), so a writer faster than GC
+// cannot grow the log without bound. Collected segments waiting for a
+// flush may hold no more than the unflushed log may (below): past that,
+// GC requests the flush and collects nothing more until it lands.
 //
 // Two things keep GC's view of the log honest when the key set is small
 // against the memtable:
@@ -73,12 +75,15 @@
 //     memtable is flushed before it is full (index.RequestFlush), as
 //     RocksDB's max_total_wal_size does.
 //   - The live counts include versions that L0 entries shadow, until a
-//     compaction drops them. When GC is behind, finds nothing to collect
-//     though the counts call over half the flushed log live, and L0 holds
-//     more than a quarter as many entries as the levels below, L0 is
-//     compacted early
-//     (index.RequestL0Compaction): index entries hold pointers, so this is
-//     cheap next to value-log GC.
+//     compaction drops them. While GC is behind it measures instead
+//     (gcmeasure.go): when L0 holds more than a quarter as many entries
+//     as the levels below, one pass over the index gives every segment's
+//     true live bytes; when the counts offer no candidate, it reads the
+//     oldest segments and looks their keys up. A measurement only falls
+//     as the segment ages, so GC takes the smaller of it and the count.
+//     If that still finds nothing though the counts call over half the
+//     flushed log live, L0 is compacted early
+//     (index.RequestL0Compaction).
 //
 // # Modes
 //

@@ -99,4 +99,6 @@ func BenchmarkGCKeepsUp(b *testing.B) {
 	b.ReportMetric(float64(m.GC.Segments), "segments-collected")
 	b.ReportMetric(float64(m.Index.Flushes), "flushes")
 	b.ReportMetric(float64(m.GC.WriteSlowdowns), "slowed-writes")
+	b.ReportMetric(float64(m.GC.SegmentsMeasured), "measured")
+	b.ReportMetric(float64(m.GC.IndexMeasures), "index-measures")
 }

@@ -33,6 +33,12 @@ type GCMetrics struct {
 	// WriteSlowdowns counts the writes delayed because of it.
 	Behind         bool
 	WriteSlowdowns uint64
+	// SegmentsMeasured counts segments read to measure their live bytes
+	// when the index's counts offered GC no candidate (gcmeasure.go).
+	SegmentsMeasured uint64
+	// IndexMeasures counts passes over the index that measured every
+	// segment below the checkpoint at once (gcmeasure.go).
+	IndexMeasures uint64
 }
 
 // Metrics returns the engine's metrics.
@@ -47,13 +53,15 @@ func (db *DB) Metrics() Metrics {
 		Segments:     len(db.log.Segments()),
 		SegmentLive:  db.idx.SegmentLive(),
 		GC: GCMetrics{
-			Runs:           db.gcStats.runs.Load(),
-			Segments:       db.gcStats.segments.Load(),
-			KeysRewritten:  db.gcStats.keysRewritten.Load(),
-			KeysDropped:    db.gcStats.keysDropped.Load(),
-			BytesRewritten: db.gcStats.bytesRewritten.Load(),
-			Behind:         db.gcBehind.Load(),
-			WriteSlowdowns: db.gcStats.writeSlowdowns.Load(),
+			Runs:             db.gcStats.runs.Load(),
+			Segments:         db.gcStats.segments.Load(),
+			KeysRewritten:    db.gcStats.keysRewritten.Load(),
+			KeysDropped:      db.gcStats.keysDropped.Load(),
+			BytesRewritten:   db.gcStats.bytesRewritten.Load(),
+			Behind:           db.gcBehind.Load(),
+			WriteSlowdowns:   db.gcStats.writeSlowdowns.Load(),
+			SegmentsMeasured: db.gcStats.measured.Load(),
+			IndexMeasures:    db.gcStats.indexMeasures.Load(),
 		},
 	}
 	db.readers.Lock()

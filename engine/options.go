@@ -87,20 +87,22 @@ type GCOptions struct {
 	// BytesPerSecond limits the bytes GC reads plus rewrites. Zero: 64 MiB/s.
 	// Negative: unlimited.
 	BytesPerSecond int64
-	// MaxSpaceRatio bounds the value log's size against the live bytes
-	// the index counts (segments the index has not flushed past count as
-	// live). Above it GC is behind: its passes ignore BytesPerSecond, and
-	// writers are paced to GC (a writer that finds more than 1 MiB written
-	// since GC fell behind, net of what GC has reclaimed, waits up to 1 ms
-	// for GC to reclaim more). A log that grows past the bound between two
-	// passes is behind at once. Zero: 1.2: the live counts include
-	// versions that compactions have not dropped yet, so the true ratio
-	// runs higher. Negative: never behind.
+	// MaxSpaceRatio bounds the value log's size against its live value
+	// bytes: the index's counts, or GC's smaller measurements of them
+	// (gcmeasure.go); segments the index has not flushed past count as
+	// live. Above it GC is behind: its passes ignore BytesPerSecond, and
+	// writers are paced to GC (a writer that finds more than 1 MiB
+	// written since GC fell behind, net of what GC has since removed,
+	// waits up to 1 ms for GC to remove more). A log that grows past the
+	// bound between two passes is behind at once. Zero: 1.3 (records'
+	// keys and headers are not counted, so the log's files run higher;
+	// measured peaks under uniform updates: 1.5-1.85x the live records).
+	// Negative: never behind.
 	MaxSpaceRatio float64
 	// MaxUnflushedRatio bounds the value log above the index checkpoint,
 	// which GC cannot collect, against the live data below it (the live
 	// bytes the index counts, plus its tables, which hold the inline
-	// values): past that, if a tenth of the memtable's entries replaced
+	// values): past that, if 2% of the memtable's entries replaced
 	// a version of their key it held, the memtable is flushed before it
 	// is full (as RocksDB's max_total_wal_size does), so that a key set
 	// the memtable covers cannot hold the log at many times its size. The log may
@@ -211,7 +213,7 @@ func (o *Options) EnsureDefaults() {
 		o.GC.MinGarbageRatio = 0.3
 	}
 	if o.GC.MaxSpaceRatio == 0 {
-		o.GC.MaxSpaceRatio = 1.2
+		o.GC.MaxSpaceRatio = 1.3
 	}
 	if o.GC.MaxUnflushedRatio == 0 {
 		o.GC.MaxUnflushedRatio = 0.25

@@ -94,9 +94,12 @@
 //     held by the read state of every open iterator and running Get and by
 //     every running compaction.
 //  7. SegmentLive is the sum of ValueRef over every set entry in the live
-//     tables: flushes add what they write, compactions subtract what they
-//     drop or the compaction filter deletes, edits carry the deltas,
-//     DeletedSegments drops entries.
+//     tables that points into a segment not yet deleted: flushes add what
+//     they write, compactions subtract what they drop or the compaction
+//     filter deletes, edits carry the deltas, DeletedSegments drops
+//     entries. A count at zero or below is dropped too (missing means
+//     zero): it can only be a deleted segment's, whose shadowed entries a
+//     compaction dropped later.
 //  8. Memory is bounded: MakeRoom blocks the writer while
 //     MaxImmutableMemtables memtables await flush or L0 has
 //     L0StopThreshold tables, and delays it ~1ms past L0SlowdownThreshold.

@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/stretchr/testify/require"
 )
 
@@ -81,4 +82,24 @@ func FuzzDecodeVersionEdit(f *testing.F) {
 			t.Fatalf("encoding not canonical")
 		}
 	})
+}
+
+// TestSegmentLiveDropsDeletedCounts: a count that falls to zero or below is
+// dropped, so a deleted segment whose shadowed entries a later compaction
+// drops leaves no negative entry behind, in memory or after reopening.
+func TestSegmentLiveDropsDeletedCounts(t *testing.T) {
+	fs := vfs.NewMem()
+	x, err := Open("db", Options{FS: fs})
+	require.NoError(t, err)
+	apply := func(e *VersionEdit) { require.NoError(t, x.ApplyEdit(e)) }
+	apply(&VersionEdit{SegmentLive: map[uint64]int64{5: 100, 6: 10, 7: 30}})
+	apply(&VersionEdit{DeletedSegments: []uint64{5}})
+	apply(&VersionEdit{SegmentLive: map[uint64]int64{5: -40, 6: -10, 7: -5}})
+	want := map[uint64]int64{7: 25}
+	require.Equal(t, want, x.SegmentLive())
+	require.NoError(t, x.Close())
+	x, err = Open("db", Options{FS: fs})
+	require.NoError(t, err)
+	defer x.Close()
+	require.Equal(t, want, x.SegmentLive())
 }

@@ -300,7 +300,16 @@ func (x *Index) applyEditStateLocked(e *VersionEdit) {
 		x.mu.checkpoint = *e.Checkpoint
 	}
 	for s, d := range e.SegmentLive {
-		x.mu.segLive[s] += d
+		// A count that falls to zero or below is dropped: a segment's
+		// count is never negative (invariant 7), and missing means zero.
+		// Below zero it belongs to a deleted segment whose shadowed
+		// entries a compaction dropped; keeping it would leak an entry
+		// per deleted segment.
+		if v := x.mu.segLive[s] + d; v > 0 {
+			x.mu.segLive[s] = v
+		} else {
+			delete(x.mu.segLive, s)
+		}
 	}
 	for _, s := range e.DeletedSegments {
 		delete(x.mu.segLive, s)

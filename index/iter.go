@@ -264,6 +264,9 @@ type IterOptions struct {
 	// Visible, if not nil, replaces Seq: it is called once the iterator's
 	// state is pinned (see GetVisible for why that order matters).
 	Visible func() uint64
+	// Ctx, if not nil, carries the I/O kind the iterator's table reads
+	// count under (iostat.WithKind); default iostat.Scan.
+	Ctx context.Context
 }
 
 // Iter iterates the newest version of each user key as of a seq, tombstones
@@ -290,7 +293,11 @@ func (x *Index) NewIter(o IterOptions) *Iter {
 	}
 	it.o.Lower = slices.Clone(o.Lower)
 	it.o.Upper = slices.Clone(o.Upper)
-	it.m = x.newMergedIter(x.scanCtx, rs, it.o.Lower, it.o.Upper)
+	ctx := x.scanCtx
+	if it.o.Ctx != nil {
+		ctx = it.o.Ctx
+	}
+	it.m = x.newMergedIter(ctx, rs, it.o.Lower, it.o.Upper)
 	return it
 }
 
