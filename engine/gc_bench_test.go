@@ -28,6 +28,10 @@ var gcDelay = flag.Duration("gc-delay", time.Millisecond, "BenchmarkGCKeepsUp: l
 
 var gcKeys = flag.Int("gc-keys", 100000, "BenchmarkGCKeepsUp: number of keys updated")
 
+var gcMemtable = flag.Int64("gc-memtable", 1<<20, "BenchmarkGCKeepsUp: Index.MemtableSize")
+
+var gcSegment = flag.Int64("gc-segment", 256<<10, "BenchmarkGCKeepsUp: SegmentSize")
+
 // BenchmarkGCKeepsUp: a sustained uniform update load with the background
 // GC goroutine alone reclaiming the value log (its default rate limit, no
 // explicit RunGC). It reports the value log's size against the live data:
@@ -38,10 +42,10 @@ func BenchmarkGCKeepsUp(b *testing.B) {
 	fs := vfs.NewMem()
 	opts := Options{
 		FS:             fs,
-		SegmentSize:    256 << 10,
+		SegmentSize:    *gcSegment,
 		ValueThreshold: 32,
 		Sync:           SyncNever,
-		Index:          index.Options{MemtableSize: 1 << 20},
+		Index:          index.Options{MemtableSize: *gcMemtable},
 	}
 	if *gcUnlimited {
 		opts.GC.BytesPerSecond = -1
