@@ -115,13 +115,9 @@ func (db *DB) runGC(ctx context.Context, flush bool) (GCResult, error) {
 	sp := db.logSpace(cp, live)
 	db.updateBehind(sp)
 	cands, skip := db.gcCandidates(cp, live)
-	if db.awaitingOverLimit() {
-		// Collecting more now would only grow the log: the space of
-		// what was collected comes back with the flush requested for it.
-		db.idx.RequestFlush(0)
-		return res, nil
-	}
 	for _, n := range cands {
+		// Past the limit, collecting more would only grow the log: the
+		// space comes back with the flush maybeFlushForCollected requests.
 		if db.awaitingOverLimit() {
 			break
 		}
@@ -131,7 +127,7 @@ func (db *DB) runGC(ctx context.Context, flush bool) (GCResult, error) {
 		res.Segments = append(res.Segments, n)
 		db.gcStats.segments.Add(1)
 	}
-	if len(cands) == 0 && db.gcBehind.Load() {
+	if len(cands) == 0 && db.gcBehind.Load() && !db.awaitingOverLimit() {
 		// The counts may hide the garbage (gcmeasure.go): measure.
 		if err := db.measureSegments(ctx, cp, skip, &res); err != nil {
 			return res, err

@@ -105,7 +105,7 @@ func (db *DB) measureSegments(ctx context.Context, cp index.LogPos, skip map[uin
 	measured := 0
 	var buf []byte
 	for _, n := range db.log.Segments() {
-		if measured == maxMeasurePerPass || n >= cp.Segment {
+		if measured == maxMeasurePerPass || n >= cp.Segment || db.awaitingOverLimit() {
 			break
 		}
 		if skip[n] || !db.log.IsSealed(n) {
