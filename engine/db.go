@@ -113,6 +113,9 @@ type DB struct {
 type pendingSegment struct {
 	num uint64
 	seq uint64 // readers at a seq below this may still read num
+	// reclaim is what removing the file pays off the writers' GC debt
+	// (its size less its rewrites; 0 for a segment a primary dropped).
+	reclaim int64
 }
 
 // Open opens or creates the store in dir.
@@ -128,7 +131,7 @@ func Open(dir string, opts Options) (*DB, error) {
 		counters: new(iostat.Counters),
 		quit:     make(chan struct{}),
 		gcKick:   make(chan struct{}, 1),
-		gcDebt:   gcDebt{limit: gcDebtLimit, paid: make(chan struct{}), owed: make(map[uint64]int64)},
+		gcDebt:   gcDebt{limit: gcDebtLimit, paid: make(chan struct{})},
 	}
 	db.cq.cond.L = &db.cq.Mutex
 	db.bgCtx, db.bgCancel = context.WithCancel(context.Background())

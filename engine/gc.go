@@ -24,10 +24,12 @@ type gcRewrite struct {
 }
 
 // awaitSegment is a collected segment whose deletion waits for the index
-// checkpoint to pass end (the log's end after its rewrites).
+// checkpoint to pass end (the log's end after its rewrites). reclaim goes
+// on to its pendingSegment.
 type awaitSegment struct {
-	num uint64
-	end kvsep.Pos
+	num     uint64
+	end     kvsep.Pos
+	reclaim int64
 }
 
 // GCResult describes one GC pass.
@@ -48,20 +50,11 @@ func (db *DB) filterGC(gc *gcRewrite, out *kvsep.Records) (*kvsep.Records, error
 	seq := db.visibleSeq.Load()
 	for i := range gc.recs.Count() {
 		_, key, value := gc.recs.At(i)
-		cur, found, err := db.idx.Get(key, seq)
+		live, err := db.pointsAt(key, gc.old[i], seq)
 		if err != nil {
-			return nil, markCorrupt(err)
+			return nil, err
 		}
-		// The entry may carry a value prefix beside the pointer: compare
-		// the pointers.
-		var p kvsep.Pointer
-		isPtr := false
-		if found {
-			if _, p, isPtr, err = decodeIndexValue(cur); err != nil {
-				return nil, markCorrupt(err)
-			}
-		}
-		if isPtr && p == gc.old[i] {
+		if live {
 			out.Add(kvsep.KindSet, key, value)
 			gc.kept++
 		} else {
@@ -109,6 +102,7 @@ func (db *DB) runGC(ctx context.Context, flush bool) (GCResult, error) {
 	}
 	db.removeReadySegments(false)
 	cp, live := db.idx.Checkpoint(), db.idx.SegmentLive()
+	db.forgetMeasured()
 	if err := db.measureByIndex(cp); err != nil {
 		return res, err
 	}
@@ -183,11 +177,13 @@ func (db *DB) awaitingOverLimit() bool {
 func (db *DB) recordCollected() error {
 	cp := kvsep.Pos(db.idx.Checkpoint())
 	db.readers.Lock()
-	var ready []uint64
+	var ready []awaitSegment
+	var nums []uint64
 	keep := db.readers.awaiting[:0]
 	for _, a := range db.readers.awaiting {
 		if !cp.Less(a.end) {
-			ready = append(ready, a.num)
+			ready = append(ready, a)
+			nums = append(nums, a.num)
 		} else {
 			keep = append(keep, a)
 		}
@@ -197,15 +193,15 @@ func (db *DB) recordCollected() error {
 	if len(ready) == 0 {
 		return nil
 	}
-	if err := db.idx.ApplyEdit(&index.VersionEdit{DeletedSegments: ready}); err != nil {
+	if err := db.idx.ApplyEdit(&index.VersionEdit{DeletedSegments: nums}); err != nil {
 		if errors.Is(err, index.ErrClosed) {
 			return ErrClosed
 		}
-		return db.fail(fmt.Errorf("gc: record deletion of segments %v: %w", ready, err))
+		return db.fail(fmt.Errorf("gc: record deletion of segments %v: %w", nums, err))
 	}
 	db.readers.Lock()
-	for _, n := range ready {
-		db.readers.pending = append(db.readers.pending, pendingSegment{num: n, seq: db.visibleSeq.Load()})
+	for _, a := range ready {
+		db.readers.pending = append(db.readers.pending, pendingSegment{num: a.num, seq: db.visibleSeq.Load(), reclaim: a.reclaim})
 	}
 	db.readers.Unlock()
 	return nil
@@ -337,14 +333,11 @@ func (db *DB) collectSegment(ctx context.Context, n uint64, buf []byte, res *GCR
 		}
 	}
 	// Its deletion is logged once the checkpoint passes the rewrites.
+	// The writers' debt is paid when the file goes (removeReadySegments):
+	// paying now let writers run a memtable ahead of the space coming back.
 	db.readers.Lock()
-	db.readers.awaiting = append(db.readers.awaiting, awaitSegment{num: n, end: db.log.End()})
+	db.readers.awaiting = append(db.readers.awaiting, awaitSegment{num: n, end: db.log.End(), reclaim: int64(len(buf)) - rewritten})
 	db.readers.Unlock()
-	// The debt is paid when the file goes (removeReadySegments): paying
-	// now let writers run a memtable ahead of the space coming back.
-	db.gcDebt.Lock()
-	db.gcDebt.owed[n] = int64(len(buf)) - rewritten
-	db.gcDebt.Unlock()
 	return nil
 }
 
@@ -432,7 +425,7 @@ func (db *DB) linear(p kvsep.Pos) uint64 {
 
 // gcDebt paces writers to GC while GC is behind (GC.MaxSpaceRatio): each
 // write adds its bytes, each collected segment pays off the garbage it
-// reclaimed, and a writer that finds the debt over its limit waits for a
+// reclaimed once its file is removed, and a writer that finds the debt over its limit waits for a
 // payment (at most gcMaxWait, so that a GC that can collect nothing never
 // stops writes).
 type gcDebt struct {
@@ -440,9 +433,6 @@ type gcDebt struct {
 	bytes int64
 	limit int64         // gcDebtLimit or a tenth of the live bytes, if more
 	paid  chan struct{} // closed and replaced at each payment
-	// owed holds what each collected segment reclaims (its size less its
-	// rewrites), paid off when its file is removed.
-	owed map[uint64]int64
 }
 
 // gcDebtLimit is the least that writers may run ahead of GC while it is
@@ -539,11 +529,11 @@ func (db *DB) removeReadySegments(closing bool) {
 	for s := range db.readers.seqs {
 		minSeq = min(minSeq, s)
 	}
-	var ready []uint64
+	var ready []pendingSegment
 	keep := db.readers.pending[:0]
 	for _, p := range db.readers.pending {
 		if p.seq <= minSeq {
-			ready = append(ready, p.num)
+			ready = append(ready, p)
 			db.readers.removing[p.num] = true
 		} else {
 			keep = append(keep, p)
@@ -561,27 +551,23 @@ func (db *DB) removeReadySegments(closing bool) {
 	}
 	defer func() {
 		db.readers.Lock()
-		for _, n := range ready {
-			delete(db.readers.removing, n)
+		for _, p := range ready {
+			delete(db.readers.removing, p.num)
 		}
 		db.readers.Unlock()
 	}()
-	for _, n := range ready {
-		if err := db.log.Remove(n); err != nil {
+	for _, p := range ready {
+		if err := db.log.Remove(p.num); err != nil {
 			// The deletion is recorded; a file left behind is collected
 			// again by a later pass (no key points into it any more).
-			db.opts.Logger.Warn("gc: remove segment", "segment", n, "err", err)
+			db.opts.Logger.Warn("gc: remove segment", "segment", p.num, "err", err)
 			continue
 		}
-		db.gcDebt.Lock()
-		owed, ok := db.gcDebt.owed[n]
-		delete(db.gcDebt.owed, n)
-		db.gcDebt.Unlock()
-		if ok {
-			db.payGCDebt(owed, false)
+		if p.reclaim > 0 {
+			db.payGCDebt(p.reclaim, false)
 		}
 		if fn := db.opts.Listener.SegmentDeleted; fn != nil {
-			fn(n)
+			fn(p.num)
 		}
 	}
 }

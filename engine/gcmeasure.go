@@ -15,14 +15,19 @@ import (
 // the live data below the checkpoint, the truth was 0.7-0.9x). GC then
 // finds no candidate while the log runs past 2x.
 //
-// So when GC is behind and the counts offer no candidate, it measures:
-// it reads the oldest sealed segments below the checkpoint that it has
-// not measured lately and looks each record's key up, as a collection
-// would (WiscKey's GC reads its log this way). A segment below the
-// checkpoint only loses live bytes (no new pointer into it is ever
-// written), so a measurement stays an upper bound and GC takes the
-// smaller of it and the count. A measured segment with enough garbage is
-// collected at once, from the bytes just read.
+// So while GC is behind it measures, in two ways:
+//   - measureByIndex: when L0 is large against the levels below, one pass
+//     over the index gives every segment's live bytes;
+//   - measureSegments: when the counts offer no candidate, GC reads the
+//     oldest sealed segments below the checkpoint that it has not measured
+//     lately and looks each record's key up, as a collection would
+//     (WiscKey's GC reads its log this way), and collects those with
+//     enough garbage from the bytes just read.
+//
+// A segment below the checkpoint only loses live bytes (no new pointer
+// into it is ever written), so a measurement stays an upper bound and GC
+// takes the smaller of it and the count (liveEstimate). A measurement is
+// redone once the log has grown by a quarter of the live data.
 
 // measureByIndex measures every segment below the checkpoint at once, from
 // one pass over the index, when GC is behind and L0 holds more than
@@ -68,6 +73,16 @@ func (db *DB) measureByIndex(cp index.LogPos) error {
 	return nil
 }
 
+// forgetMeasured drops the measurements of segments that are gone.
+// Called by runGC with gcMu held.
+func (db *DB) forgetMeasured() {
+	for n := range db.gcMeasured {
+		if !db.log.IsSealed(n) {
+			delete(db.gcMeasured, n)
+		}
+	}
+}
+
 // gcMeasured is what a measurement found in a segment.
 type gcMeasured struct {
 	live int64  // bytes of values keys still pointed at
@@ -92,14 +107,10 @@ func (db *DB) liveEstimate(n uint64, live map[uint64]int64) int64 {
 // by a quarter of the live data (remeasuring sooner finds little: under
 // uniform updates a quarter of the key set's rewrites shadow about a fifth
 // of a segment's versions). It collects each one whose measured garbage
-// reaches GC.MinGarbageRatio and returns how many it collected. Called by
-// runGC with gcMu held, when GC is behind and has no candidate.
+// reaches GC.MinGarbageRatio, adding it to res, and skips those in skip
+// (already collected). Called by runGC with gcMu held, when GC is behind
+// and has no candidate.
 func (db *DB) measureSegments(ctx context.Context, cp index.LogPos, skip map[uint64]bool, res *GCResult) error {
-	for n := range db.gcMeasured {
-		if !db.log.IsSealed(n) {
-			delete(db.gcMeasured, n) // collected since
-		}
-	}
 	end := db.linear(db.log.End())
 	stale := db.gcMeasureStale
 	measured := 0
@@ -166,8 +177,9 @@ func (db *DB) measureLive(buf []byte, n uint64) (int64, error) {
 }
 
 // pointsAt reports whether key's newest version at seq is a value-log
-// pointer equal to p. The entry may carry a value prefix beside the
-// pointer: the pointers are compared.
+// pointer equal to p: whether the record p points at is live (GC's
+// filter and its measurements). The entry may carry a value prefix beside
+// the pointer: the pointers are compared.
 func (db *DB) pointsAt(key []byte, p kvsep.Pointer, seq uint64) (bool, error) {
 	cur, found, err := db.idx.Get(key, seq)
 	if err != nil || !found {
