@@ -86,7 +86,7 @@ type DB struct {
 	ioStatsMu                       sync.Mutex // serialises writes of IOSTATS
 	gcStats                         struct {
 		runs, segments, keysRewritten, keysDropped, bytesRewritten atomic.Uint64
-		writeSlowdowns, measured, indexMeasures                    atomic.Uint64
+		writeSlowdowns, measured, indexMeasures, deadSegments      atomic.Uint64
 	}
 	// gcBehind: the value log is over GC.MaxSpaceRatio of the live data
 	// (set by each GC pass): GC runs unthrottled and writers are slowed.

@@ -115,7 +115,9 @@ func (db *DB) runGC(ctx context.Context, flush bool) (GCResult, error) {
 		if db.awaitingOverLimit() {
 			break
 		}
-		if err := db.collectSegment(ctx, n, nil, &res); err != nil {
+		if db.liveEstimate(n, live) == 0 {
+			db.collectDeadSegment(n, cp)
+		} else if err := db.collectSegment(ctx, n, nil, &res); err != nil {
 			return res, err
 		}
 		res.Segments = append(res.Segments, n)
@@ -339,6 +341,28 @@ func (db *DB) collectSegment(ctx context.Context, n uint64, buf []byte, res *GCR
 	db.readers.awaiting = append(db.readers.awaiting, awaitSegment{num: n, end: db.log.End(), reclaim: int64(len(buf)) - rewritten})
 	db.readers.Unlock()
 	return nil
+}
+
+// collectDeadSegment records the deletion of sealed segment n, below
+// checkpoint cp, into which no index entry points: its live bytes are zero
+// by the index's count or a measurement, both upper bounds, since a
+// segment below the checkpoint only loses live values. Reading it and
+// looking its keys up would find nothing to rewrite. This is the common
+// case of a segment whose values all live inline in the index, for which
+// the log was only the write-ahead log.
+//
+// With nothing rewritten, its deletion need not wait for a flush: it is
+// recorded at the end of this pass (end = cp, which the checkpoint has
+// passed). Every version that shadowed one of its values is in a flushed
+// table, below cp (a compaction drops a version only under a newer one),
+// so a build-index backup, told the segment is gone at cp, deletes it once
+// its own index has flushed past those versions too (invariant 9 of
+// package replication).
+func (db *DB) collectDeadSegment(n uint64, cp index.LogPos) {
+	db.readers.Lock()
+	db.readers.awaiting = append(db.readers.awaiting, awaitSegment{num: n, end: kvsep.Pos(cp), reclaim: db.opts.SegmentSize})
+	db.readers.Unlock()
+	db.gcStats.deadSegments.Add(1)
 }
 
 // maybeCompactL0 asks the index for an L0 compaction when GC is behind and

@@ -39,6 +39,10 @@ type GCMetrics struct {
 	// IndexMeasures counts passes over the index that measured every
 	// segment below the checkpoint at once (gcmeasure.go).
 	IndexMeasures uint64
+	// DeadSegments counts the collected segments (of Segments) into which
+	// no index entry pointed, deleted without being read: typically
+	// segments whose values all live inline in the index.
+	DeadSegments uint64
 }
 
 // Metrics returns the engine's metrics.
@@ -62,6 +66,7 @@ func (db *DB) Metrics() Metrics {
 			WriteSlowdowns:   db.gcStats.writeSlowdowns.Load(),
 			SegmentsMeasured: db.gcStats.measured.Load(),
 			IndexMeasures:    db.gcStats.indexMeasures.Load(),
+			DeadSegments:     db.gcStats.deadSegments.Load(),
 		},
 	}
 	db.readers.Lock()
