@@ -140,7 +140,7 @@ func (db *DB) ReplaySegment(num uint64) error {
 			r := &f.Records[i]
 			s.eb.add(db.opts.ValueThreshold, r.Kind, r.Key, r.Value, f.Pointers[i])
 		}
-		db.idx.Apply(f.FirstSeq, s.eb.finish(), index.LogPos(f.End()))
+		db.idx.Apply(f.FirstSeq, s.eb.finish(), index.LogPos(f.End()), nil)
 		last = f.FirstSeq + n - 1
 		db.nextSeq = last + 1
 		db.visibleSeq.Store(last)

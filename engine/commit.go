@@ -19,6 +19,10 @@ type commitReq struct {
 	wake       chan struct{}
 	lead, done bool
 	err        error
+	// plan is where recs go in the memtable, found by the writer before
+	// it queued (index.ApplyPlan): the searches of writers waiting in the
+	// queue run in parallel, and publish, one group at a time, only links.
+	plan index.ApplyPlan
 }
 
 var reqPool = sync.Pool{New: func() any { return &commitReq{wake: make(chan struct{}, 1)} }}
@@ -32,6 +36,8 @@ type inflight struct {
 	waits   []func() error // CommitHook waits of the group's ranges
 	post    func(kvsep.Range) error
 	eb      entryBuilder
+	plan    index.ApplyPlan // where eb's entries go: the writers' plans joined
+	plans   []*index.ApplyPlan
 	gcRecs  kvsep.Records
 	seq     uint64 // first seq of the group
 	last    uint64
@@ -82,8 +88,14 @@ func (db *DB) Apply(b *Batch) error {
 	db.slowForGC(b.recs.FrameLen())
 	req := reqPool.Get().(*commitReq)
 	req.recs = &b.recs
+	db.idx.StartPlan(&req.plan)
+	for i := range b.recs.Count() {
+		_, key, _ := b.recs.At(i)
+		req.plan.Add(key)
+	}
 	err := db.commit(req)
-	*req = commitReq{wake: req.wake}
+	req.plan.Clear()
+	*req = commitReq{wake: req.wake, plan: req.plan}
 	reqPool.Put(req)
 	return err
 }
@@ -116,7 +128,7 @@ func (db *DB) commit(req *commitReq) error {
 	}
 	for !req.lead && !req.done {
 		db.cq.Unlock()
-		<-req.wake
+		await(req.wake, db.spin)
 		db.cq.Lock()
 	}
 	if req.done {
@@ -161,7 +173,7 @@ func (db *DB) commit(req *commitReq) error {
 
 	err = db.makeDurable(f)
 
-	<-f.turn
+	await(f.turn, db.spin)
 	if err == nil {
 		// A group ahead of this one failed (and stopped the engine):
 		// publishing this one would leave a gap in the index.
@@ -181,6 +193,32 @@ func (db *DB) commit(req *commitReq) error {
 	db.nextLeaderLocked()
 	db.cq.Unlock()
 	return err
+}
+
+// commitSpin is how many times await polls before it parks: about 15 µs.
+const commitSpin = 2000
+
+// await receives from ch, first polling it for a while if spin. A wait in
+// the commit pipeline without an fsync or a CommitHook in it (for the
+// leader's append, for the group ahead to publish) lasts a microsecond or
+// two. Parking the goroutine costs more: the send that wakes it puts it
+// on the sender's CPU, where it waits until that goroutine blocks or
+// another CPU steals it, while its own CPU idles (measured on the engine's
+// load with two writers on two CPUs: a third of the time idle, and 0.61x
+// Pebble's throughput against 0.71x with the polls). With an fsync or
+// replication in each commit the waits are long, and polling would only
+// burn CPU; see DB.spin.
+func await(ch chan struct{}, spin bool) {
+	if spin {
+		for range commitSpin {
+			select {
+			case <-ch:
+				return
+			default:
+			}
+		}
+	}
+	<-ch
 }
 
 // pipeRoomLocked reports whether req, at the head of the queue, may lead.
@@ -304,6 +342,14 @@ func (db *DB) makeDurable(f *inflight) error {
 			f.eb.add(db.opts.ValueThreshold, kind, key, value, b.Pointer(f.pos[i], j))
 		}
 	}
+	if f.group[0].gc == nil {
+		f.plans = f.plans[:0]
+		for _, r := range f.group {
+			f.plans = append(f.plans, &r.plan)
+		}
+		f.plan.Join(f.plans...)
+		clear(f.plans)
+	}
 	if db.opts.Sync == SyncAlways {
 		synced, err := db.log.SyncThrough(f.end)
 		if err != nil {
@@ -323,8 +369,7 @@ func (db *DB) makeDurable(f *inflight) error {
 
 // publish is step 3, run in append order.
 func (db *DB) publish(f *inflight) {
-	entries := f.eb.finish()
-	db.idx.Apply(f.seq, entries, index.LogPos(f.end))
+	db.idx.Apply(f.seq, f.eb.finish(), index.LogPos(f.end), &f.plan)
 	db.visibleSeq.Store(f.last)
 	if gc := f.group[0].gc; gc != nil {
 		gc.lastSeq = f.last

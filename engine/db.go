@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,6 +44,11 @@ type DB struct {
 	// wraps ErrStopped.
 	stopErr atomic.Pointer[error]
 	closed  atomic.Bool
+
+	// spin: commit waits poll before they park (see await): set when no
+	// fsync or CommitHook makes them long and another CPU can run the
+	// goroutine waited for.
+	spin bool
 
 	// cq is the group commit queue and pipeline (commit.go).
 	cq struct {
@@ -134,6 +140,7 @@ func Open(dir string, opts Options) (*DB, error) {
 		gcDebt:   gcDebt{limit: gcDebtLimit, paid: make(chan struct{})},
 	}
 	db.cq.cond.L = &db.cq.Mutex
+	db.spin = opts.Sync != SyncAlways && opts.CommitHook == nil && runtime.GOMAXPROCS(0) > 1
 	db.bgCtx, db.bgCancel = context.WithCancel(context.Background())
 	db.readers.seqs = make(map[uint64]int)
 	db.readers.removing = make(map[uint64]bool)
@@ -254,7 +261,7 @@ func (db *DB) replay() error {
 			r := &f.Records[i]
 			eb.add(db.opts.ValueThreshold, r.Kind, r.Key, r.Value, f.Pointers[i])
 		}
-		db.idx.Apply(f.FirstSeq, eb.finish(), index.LogPos(f.End()))
+		db.idx.Apply(f.FirstSeq, eb.finish(), index.LogPos(f.End()), nil)
 		last = f.FirstSeq + n - 1
 		return nil
 	})

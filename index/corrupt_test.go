@@ -35,7 +35,7 @@ func loadOneTable(t *testing.T, fs vfs.FS, n int) (Options, TableMeta) {
 	x, err := Open("db", opts)
 	require.NoError(t, err)
 	for i := 0; i < n; i++ {
-		x.Apply(uint64(i+1), []Entry{{Kind: KindSet, Key: fmt.Appendf(nil, "key%05d", i), Value: fmt.Appendf(nil, "value%05d-padding-padding", i)}}, LogPos{1, uint64(i)})
+		x.Apply(uint64(i+1), []Entry{{Kind: KindSet, Key: fmt.Appendf(nil, "key%05d", i), Value: fmt.Appendf(nil, "value%05d-padding-padding", i)}}, LogPos{1, uint64(i)}, nil)
 	}
 	require.NoError(t, x.Flush(context.Background()))
 	levels := x.Levels()
@@ -120,7 +120,7 @@ func TestCorruptManifest(t *testing.T) {
 	x, err := Open("db", opts)
 	require.NoError(t, err)
 	for i := 0; i < 3; i++ {
-		x.Apply(uint64(100+i), []Entry{{Kind: KindSet, Key: []byte("k"), Value: []byte("v")}}, LogPos{2, uint64(i)})
+		x.Apply(uint64(100+i), []Entry{{Kind: KindSet, Key: []byte("k"), Value: []byte("v")}}, LogPos{2, uint64(i)}, nil)
 		require.NoError(t, x.Flush(context.Background()))
 	}
 	require.NoError(t, x.ApplyEdit(&VersionEdit{DeletedSegments: []uint64{1}}))

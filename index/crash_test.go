@@ -42,11 +42,11 @@ func runCrash(t *testing.T, seed uint64) {
 			k := fmt.Sprintf("k%03d", rng.IntN(400))
 			seq++
 			if rng.IntN(5) == 0 {
-				x.Apply(seq, []Entry{{Kind: KindDelete, Key: []byte(k)}}, LogPos{1, seq})
+				x.Apply(seq, []Entry{{Kind: KindDelete, Key: []byte(k)}}, LogPos{1, seq}, nil)
 				m[k] = append(m[k], modelVersion{seq: seq, del: true})
 			} else {
 				v := fmt.Sprintf("%c%d", 'a'+rng.IntN(26), seq)
-				x.Apply(seq, []Entry{{Kind: KindSet, Key: []byte(k), Value: []byte(v)}}, LogPos{1, seq})
+				x.Apply(seq, []Entry{{Kind: KindSet, Key: []byte(k), Value: []byte(v)}}, LogPos{1, seq}, nil)
 				m[k] = append(m[k], modelVersion{seq: seq, value: v})
 			}
 		case r < 94:
@@ -85,7 +85,7 @@ func checkCrashClone(t *testing.T, clone vfs.FS, opts Options, m model, durable,
 	require.Equal(t, m.scan("", "", l), got, "content after crash at LastSeq %d", l)
 	require.NoError(t, y.VerifyTables())
 	// The recovered index keeps working: write, flush, compact.
-	y.Apply(applied+1, []Entry{{Kind: KindSet, Key: []byte("after"), Value: []byte("x")}}, LogPos{2, 0})
+	y.Apply(applied+1, []Entry{{Kind: KindSet, Key: []byte("after"), Value: []byte("x")}}, LogPos{2, 0}, nil)
 	require.NoError(t, y.Flush(context.Background()))
 	require.NoError(t, y.Compact(context.Background()))
 }

@@ -31,7 +31,7 @@ func TestErrorFSSweep(t *testing.T) {
 			seq++
 			k := fmt.Sprintf("k%03d", (seq*7919)%300)
 			v := fmt.Sprintf("%c-%d", 'a'+seq%26, seq)
-			x.Apply(seq, []Entry{{Kind: KindSet, Key: []byte(k), Value: []byte(v)}}, LogPos{1, seq})
+			x.Apply(seq, []Entry{{Kind: KindSet, Key: []byte(k), Value: []byte(v)}}, LogPos{1, seq}, nil)
 			m[k] = append(m[k], modelVersion{seq: seq, value: v})
 		}
 		return nil

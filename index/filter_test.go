@@ -114,7 +114,7 @@ type testWriter struct {
 func (w *testWriter) set(key, value string) uint64 {
 	w.seq++
 	require.NoError(w.t, w.x.MakeRoom(context.Background()))
-	w.x.Apply(w.seq, []Entry{{Kind: KindSet, Key: []byte(key), Value: []byte(value)}}, LogPos{Segment: 1, Offset: w.seq})
+	w.x.Apply(w.seq, []Entry{{Kind: KindSet, Key: []byte(key), Value: []byte(value)}}, LogPos{Segment: 1, Offset: w.seq}, nil)
 	return w.seq
 }
 
@@ -329,7 +329,7 @@ func runFilterRandomized(t *testing.T, seed uint64, ops int) {
 				entries[i] = Entry{Kind: KindSet, Key: []byte(k), Value: v}
 				m[k] = append(m[k], modelVersion{seq: s, value: string(v)})
 			}
-			x.Apply(seq+1, entries, LogPos{Segment: 1, Offset: seq + uint64(n)})
+			x.Apply(seq+1, entries, LogPos{Segment: 1, Offset: seq + uint64(n)}, nil)
 			seq += uint64(n)
 		case r < 70:
 			at := seq

@@ -34,9 +34,11 @@ type Index struct {
 	nextFileNum atomic.Uint64
 
 	// applyMu serialises Apply with memtable rotation. mem is the mutable
-	// memtable; it changes only with applyMu and mu both held.
+	// memtable; it changes only with applyMu and mu both held, and memPub
+	// holds it too, for Plan, which takes no lock.
 	applyMu sync.Mutex
 	mem     *memtable
+	memPub  atomic.Pointer[memtable]
 
 	// rsMu guards rs, the read state readers pin.
 	rsMu sync.RWMutex
@@ -154,6 +156,7 @@ func Open(dir string, opts Options) (*Index, error) {
 		return nil, err
 	}
 	x.mem = newMemtable(x.mu.memID, x.opts.MemtableSize)
+	x.memPub.Store(x.mem)
 	x.mu.memID++
 	x.mu.Lock()
 	x.installReadStateLocked()
@@ -478,19 +481,86 @@ func (x *Index) deleteObsolete(ts []*table) {
 
 // Apply inserts entries into the mutable memtable; entry i gets seq+i. end
 // is the value-log position after these records. The caller serialises
-// Apply calls and makes seqs increase.
-func (x *Index) Apply(seq uint64, entries []Entry, end LogPos) {
+// Apply calls and makes seqs increase. plan, if not nil, is a Plan of the
+// same entries; Apply drops its reference to the memtable.
+func (x *Index) Apply(seq uint64, entries []Entry, end LogPos, plan *ApplyPlan) {
 	x.applyMu.Lock()
 	m := x.mem
+	hints := plan.hintsFor(m, len(entries))
 	for i := range entries {
 		e := &entries[i]
-		m.add(seq+uint64(i), e.Kind, e.Key, e.Value)
+		var h *memHint
+		if hints != nil {
+			h = &hints[i]
+		}
+		m.add(seq+uint64(i), e.Kind, e.Key, e.Value, h)
 	}
 	if !m.hasEnd || m.end.Less(end) {
 		m.end = end
 		m.hasEnd = true
 	}
 	x.applyMu.Unlock()
+	if plan != nil {
+		plan.Clear()
+	}
+}
+
+// ApplyPlan is where a group of entries goes in the mutable memtable,
+// found before Apply. The zero value is an empty plan, which Apply
+// ignores.
+//
+// A plan lets writers search the memtable in parallel: the search misses
+// the CPU caches at every level of a large memtable, while Apply runs one
+// group at a time. A plan is only a hint: Apply walks forward past entries
+// inserted since, and ignores a plan made on a memtable rotated away since.
+type ApplyPlan struct {
+	m     *memtable
+	hints []memHint
+}
+
+// StartPlan empties p and starts it on the mutable memtable. It takes no
+// lock: plans may be made concurrently with Apply and with each other.
+func (x *Index) StartPlan(p *ApplyPlan) {
+	p.m = x.memPub.Load()
+	p.hints = p.hints[:0]
+}
+
+// Add appends the place of the plan's next entry, of user key key. The
+// place found is before every version of key in the memtable, which is
+// before the entry's own: its seq is newer than theirs.
+func (p *ApplyPlan) Add(key []byte) {
+	p.hints = append(p.hints, memHint{})
+	p.m.plan(maxSeq, 0xff, key, &p.hints[len(p.hints)-1])
+}
+
+// Join empties p and makes it the concatenation of qs, in order, or an
+// empty plan if they were not all made on one memtable.
+func (p *ApplyPlan) Join(qs ...*ApplyPlan) {
+	p.m = nil
+	p.hints = p.hints[:0]
+	for _, q := range qs {
+		if q.m == nil || (p.m != nil && q.m != p.m) {
+			p.m, p.hints = nil, p.hints[:0]
+			return
+		}
+		p.m = q.m
+		p.hints = append(p.hints, q.hints...)
+	}
+}
+
+// Clear drops p's reference to its memtable (a rotated memtable must not
+// outlive its flush in a recycled plan).
+func (p *ApplyPlan) Clear() {
+	p.m = nil
+	p.hints = p.hints[:0]
+}
+
+// hintsFor returns the plan's hints if it was made on m for n entries.
+func (p *ApplyPlan) hintsFor(m *memtable, n int) []memHint {
+	if p == nil || p.m != m || len(p.hints) != n {
+		return nil
+	}
+	return p.hints
 }
 
 // rotateLocked makes the mutable memtable immutable and schedules its
@@ -498,6 +568,7 @@ func (x *Index) Apply(seq uint64, entries []Entry, end LogPos) {
 func (x *Index) rotateLocked() {
 	x.mu.imm = append(x.mu.imm, x.mem)
 	x.mem = newMemtable(x.mu.memID, x.opts.MemtableSize)
+	x.memPub.Store(x.mem)
 	x.mu.memID++
 	old := x.installReadStateLocked()
 	// The replaced state holds the same version; dropping it never frees

@@ -104,7 +104,7 @@ func TestInstallEditShipsIndex(t *testing.T) {
 			kind = KindDelete
 		}
 		seq++
-		a.Apply(seq, []Entry{{Kind: kind, Key: fmt.Appendf(nil, "k%04d", rng.IntN(1500)), Value: v}}, LogPos{1, seq})
+		a.Apply(seq, []Entry{{Kind: kind, Key: fmt.Appendf(nil, "k%04d", rng.IntN(1500)), Value: v}}, LogPos{1, seq}, nil)
 	}
 	require.NoError(t, a.Flush(ctx))
 	require.NoError(t, a.Compact(ctx))

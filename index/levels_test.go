@@ -47,7 +47,7 @@ func TestLevelShape(t *testing.T) {
 				for i := range val {
 					val[i] = byte(rng.Uint32())
 				}
-				x.Apply(seq, []Entry{{Kind: KindSet, Key: fmt.Appendf(nil, "%016x", rng.Uint64()), Value: val}}, LogPos{})
+				x.Apply(seq, []Entry{{Kind: KindSet, Key: fmt.Appendf(nil, "%016x", rng.Uint64()), Value: val}}, LogPos{}, nil)
 				seq++
 			}
 			require.NoError(t, x.Flush(ctx))
@@ -104,7 +104,7 @@ func TestTombstonesDroppedAtBottom(t *testing.T) {
 	for i := 0; i < 500; i++ {
 		seq++
 		require.NoError(t, x.MakeRoom(ctx))
-		x.Apply(seq, []Entry{{Kind: KindSet, Key: fmt.Appendf(nil, "k%04d", i), Value: []byte("value")}}, LogPos{})
+		x.Apply(seq, []Entry{{Kind: KindSet, Key: fmt.Appendf(nil, "k%04d", i), Value: []byte("value")}}, LogPos{}, nil)
 	}
 	require.NoError(t, x.Flush(ctx))
 	require.NoError(t, x.Compact(ctx))
@@ -113,7 +113,7 @@ func TestTombstonesDroppedAtBottom(t *testing.T) {
 	for i := 0; i < 500; i++ {
 		seq++
 		require.NoError(t, x.MakeRoom(ctx))
-		x.Apply(seq, []Entry{{Kind: KindDelete, Key: fmt.Appendf(nil, "k%04d", i)}}, LogPos{})
+		x.Apply(seq, []Entry{{Kind: KindDelete, Key: fmt.Appendf(nil, "k%04d", i)}}, LogPos{}, nil)
 	}
 	require.NoError(t, x.Flush(ctx))
 	require.NoError(t, x.Compact(ctx))

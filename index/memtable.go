@@ -9,29 +9,33 @@ import (
 
 // memtable is a skiplist ordered by (user key asc, seq desc). It has one
 // writer (Apply, serialised by the caller and by Index.applyMu) and any
-// number of concurrent readers: a node is fully built before the writer
-// publishes it with an atomic store into its predecessors, bottom level
-// first, so a reader sees either the old or the new list at every level.
+// number of concurrent readers and plans: a node is fully built before the
+// writer publishes it with an atomic store into its predecessors, bottom
+// level first, so a reader sees either the old or the new list at every
+// level. A plan (Index.Plan) is a writer's search made before it takes
+// its turn, concurrently with the others': the writer then only checks
+// the places it found and links.
 //
 // A node is two pieces in two arenas. The search walks only towers: a
-// tower holds the first eight key bytes, the links and a reference to the
-// entry, which holds the rest (trailer, key, value). Towers are small (32
-// bytes for half the nodes, at most a line for all but 1 in 16) and sit
+// tower holds the first sixteen key bytes, the links and a reference to
+// the entry, which holds the rest (trailer, key, value). Towers are small
+// (48 bytes for half the nodes, at most a line for all but 1 in 4) and sit
 // together, so the part of the list a search touches stays in the CPU
 // caches and TLB far longer than it would if every step also dragged a
-// value past; an entry is read only when two keys share their first eight
-// bytes. Beside each link a tower keeps the prefix of the node it links
-// to, so the writer decides "stop here" from the tower it stands on
-// without loading the next one (readers never read those prefixes: they
-// are not published atomically with the link).
+// value past; an entry is read only when two keys share their first
+// sixteen bytes. Beside each link a tower keeps the prefix of the node it
+// links to, so the writer (and, to stop early, a plan) decides "stop
+// here" from the tower it stands on without loading the next one.
+// Readers never read those prefixes: they are not published atomically
+// with the link.
 //
 //	tower (8-aligned; one of at most 64 bytes never straddles a line):
 //	+--------+---------+--------+---------+-----+-----------+-----+
 //	| prefix | entry   | height | next[0] | ... | next[h-1] | pad |
-//	| u64    | ref u32 | u32    | ref u32 |     | ref u32   | to 8|
+//	| 2 u64  | ref u32 | u32    | ref u32 |     | ref u32   | to 8|
 //	+--------+---------+--------+---------+-----+-----------+-----+
-//	| prefix of next[0] u64 | ... | prefix of next[h-1] u64 |
-//	+-----------------------+-----+-------------------------+
+//	| prefix of next[0] 2 u64 | ... | prefix of next[h-1] 2 u64 |
+//	+-------------------------+-----+---------------------------+
 //
 //	entry (8-aligned):
 //	+---------+--------+----------+-----+-------+
@@ -85,7 +89,7 @@ const (
 	memChunkShift  = 22
 	memChunkSize   = 1 << memChunkShift // 4 MiB
 	memMaxChunks   = 1 << (32 - memChunkShift)
-	memTowerHeader = 16 // prefix 8, entry ref 4, height 4
+	memTowerHeader = 24 // prefix 16, entry ref 4, height 4
 	memEntryHeader = 16 // trailer 8, keyLen 4, valueLen 4
 	memCacheLine   = 64
 )
@@ -146,30 +150,50 @@ func newMemtable(id uint64, sizeHint int64) *memtable {
 	m.entries.init(min(int64(memChunkSize), max(64<<10, sizeHint+sizeHint/4)))
 	m.towers.init(min(int64(memChunkSize), max(16<<10, sizeHint/4)))
 	m.head, _ = m.towers.alloc(towerSize(memMaxHeight), false)
-	putU32(m.towers.at(m.head)[12:], memMaxHeight)
+	putU32(m.towers.at(m.head)[20:], memMaxHeight)
 	m.height.Store(1)
 	return m
 }
 
 func makeTrailer(seq uint64, k Kind) uint64 { return seq<<8 | uint64(k) }
 
-// keyPrefix returns the first 8 bytes of key as a big-endian number, so
-// that comparing prefixes orders keys like bytes.Compare does up to the
-// eighth byte.
-func keyPrefix(key []byte) uint64 {
-	if len(key) >= 8 {
-		return binary.BigEndian.Uint64(key)
+// prefix is the first 16 bytes of a key as two big-endian numbers (zero
+// padded), so that comparing prefixes orders keys like bytes.Compare does
+// up to the sixteenth byte. Sixteen, not eight: keys often share their
+// first bytes (a table or type name, YCSB's "user" and leading digits),
+// and every tie costs the load of an entry.
+type prefix struct{ hi, lo uint64 }
+
+func keyPrefix(key []byte) prefix {
+	if len(key) >= 16 {
+		return prefix{binary.BigEndian.Uint64(key), binary.BigEndian.Uint64(key[8:])}
 	}
-	var b [8]byte
+	var b [16]byte
 	copy(b[:], key)
-	return binary.BigEndian.Uint64(b[:])
+	return prefix{binary.BigEndian.Uint64(b[:]), binary.BigEndian.Uint64(b[8:])}
+}
+
+// cmp orders prefixes.
+func (p prefix) cmp(q prefix) int {
+	switch {
+	case p.hi < q.hi:
+		return -1
+	case p.hi > q.hi:
+		return 1
+	case p.lo < q.lo:
+		return -1
+	case p.lo > q.lo:
+		return 1
+	}
+	return 0
 }
 
 func putU32(b []byte, v uint32) { *(*uint32)(unsafe.Pointer(&b[0])) = v }
 func putU64(b []byte, v uint64) { *(*uint64)(unsafe.Pointer(&b[0])) = v }
 
-func towerPrefix(t []byte) uint64 { return *(*uint64)(unsafe.Pointer(&t[0])) }
-func towerEntry(t []byte) uint32  { return *(*uint32)(unsafe.Pointer(&t[8])) }
+func towerPrefix(t []byte) prefix { return *(*prefix)(unsafe.Pointer(&t[0])) }
+func towerEntry(t []byte) uint32  { return *(*uint32)(unsafe.Pointer(&t[16])) }
+func towerHeight(t []byte) uint32 { return *(*uint32)(unsafe.Pointer(&t[20])) }
 
 func towerNext(t []byte, level int) uint32 {
 	return atomic.LoadUint32((*uint32)(unsafe.Pointer(&t[memTowerHeader+4*level])))
@@ -182,18 +206,35 @@ func setTowerNext(t []byte, level int, ref uint32) {
 // towerPrefixesOff is where a tower of height h keeps its successors'
 // prefixes, and towerSize its size.
 func towerPrefixesOff(h uint32) uint32 { return memTowerHeader + (4*h+7)&^7 }
-func towerSize(h uint32) uint32        { return towerPrefixesOff(h) + 8*h }
+func towerSize(h uint32) uint32        { return towerPrefixesOff(h) + 16*h }
 
-// towerNextPrefix is the prefix of the successor at level. Only the writer
-// reads or writes it.
-func towerNextPrefix(t []byte, level int) uint64 {
-	h := *(*uint32)(unsafe.Pointer(&t[12]))
-	return *(*uint64)(unsafe.Pointer(&t[towerPrefixesOff(h)+8*uint32(level)]))
+// towerNextPrefix is the prefix of the successor at level, as the writer
+// reads it. setTowerNextPrefix sets it in a tower not yet linked,
+// storeTowerNextPrefix in a linked one, where plans may load it
+// (loadTowerNextPrefix) at the same time: each half is stored and loaded
+// atomically, but the two halves and the link are not one atomic unit, so
+// a plan may see a mix of the prefixes of the successors a slot has held.
+// Successors only get smaller (a node inserted after a tower comes before
+// its old successor), but a mix of two halves may not be, so a plan uses a
+// loaded prefix only to stop early, which costs the writer a step forward,
+// never to move past a node (see plan).
+func towerNextPrefix(t []byte, level int) prefix {
+	return *(*prefix)(unsafe.Pointer(&t[towerPrefixesOff(towerHeight(t))+16*uint32(level)]))
 }
 
-func setTowerNextPrefix(t []byte, level int, p uint64) {
-	h := *(*uint32)(unsafe.Pointer(&t[12]))
-	*(*uint64)(unsafe.Pointer(&t[towerPrefixesOff(h)+8*uint32(level)])) = p
+func setTowerNextPrefix(t []byte, level int, p prefix) {
+	*(*prefix)(unsafe.Pointer(&t[towerPrefixesOff(towerHeight(t))+16*uint32(level)])) = p
+}
+
+func storeTowerNextPrefix(t []byte, level int, p prefix) {
+	q := (*prefix)(unsafe.Pointer(&t[towerPrefixesOff(towerHeight(t))+16*uint32(level)]))
+	atomic.StoreUint64(&q.hi, p.hi)
+	atomic.StoreUint64(&q.lo, p.lo)
+}
+
+func loadTowerNextPrefix(t []byte, level int) prefix {
+	q := (*prefix)(unsafe.Pointer(&t[towerPrefixesOff(towerHeight(t))+16*uint32(level)]))
+	return prefix{atomic.LoadUint64(&q.hi), atomic.LoadUint64(&q.lo)}
 }
 
 // entry returns the entry of the tower at ref.
@@ -219,12 +260,9 @@ func nodeValue(n []byte) []byte {
 // cmpTower orders (key with prefix p, trailer) against the node of tower
 // t: user key ascending, trailer descending. It reads the node's entry
 // only when the prefixes are equal.
-func (m *memtable) cmpTower(key []byte, p uint64, trailer uint64, t []byte) int {
-	if tp := towerPrefix(t); p != tp {
-		if p < tp {
-			return -1
-		}
-		return 1
+func (m *memtable) cmpTower(key []byte, p prefix, trailer uint64, t []byte) int {
+	if c := p.cmp(towerPrefix(t)); c != 0 {
+		return c
 	}
 	n := m.entries.at(towerEntry(t))
 	if c := bytes.Compare(key, nodeKey(n)); c != 0 {
@@ -256,7 +294,7 @@ func (m *memtable) randomHeight() int {
 
 // findLess fills prev[level] with the last tower before (key, trailer) at
 // each level below the list's height h, and returns h.
-func (m *memtable) findLess(key []byte, p, trailer uint64, prev *[memMaxHeight]uint32) int {
+func (m *memtable) findLess(key []byte, p prefix, trailer uint64, prev *[memMaxHeight]uint32) int {
 	h := int(m.height.Load())
 	x := m.head
 	xt := m.towers.at(x)
@@ -266,12 +304,12 @@ func (m *memtable) findLess(key []byte, p, trailer uint64, prev *[memMaxHeight]u
 			if nx == 0 {
 				break
 			}
-			fp := towerNextPrefix(xt, level)
-			if p < fp {
+			c := p.cmp(towerNextPrefix(xt, level))
+			if c < 0 {
 				break
 			}
 			nt := m.towers.at(nx)
-			if p == fp && m.cmpTower(key, p, trailer, nt) <= 0 {
+			if c == 0 && m.cmpTower(key, p, trailer, nt) <= 0 {
 				break
 			}
 			x, xt = nx, nt
@@ -281,12 +319,90 @@ func (m *memtable) findLess(key []byte, p, trailer uint64, prev *[memMaxHeight]u
 	return h
 }
 
-// add inserts one entry. Only the single writer calls it.
-func (m *memtable) add(seq uint64, kind Kind, key, value []byte) {
+// memHint is where an entry goes, as a search that ran concurrently with
+// the writer found it (plan): the last tower before the entry at each
+// level below h. Towers are never removed and never move, so each still
+// lies before the entry when the writer inserts it; the writer only walks
+// forward past towers inserted since (findFrom).
+type memHint struct {
+	prev [memMaxHeight]uint32
+	h    int
+}
+
+// plan fills hint for (key, seq, kind). It is safe to run concurrently
+// with the writer and with other plans: it moves past a node only after
+// comparing the node itself, as readers do, so every tower it records
+// lies before the entry. It stops at a level without loading the next
+// tower when the prefix beside the link is above the key's; that prefix
+// may be stale or mixed (storeTowerNextPrefix), and then the plan stops
+// early, which is safe: the writer walks forward from where it stopped.
+func (m *memtable) plan(seq uint64, kind Kind, key []byte, hint *memHint) {
+	trailer := makeTrailer(seq, kind)
+	p := keyPrefix(key)
+	h := int(m.height.Load())
+	x := m.head
+	xt := m.towers.at(x)
+	for level := h - 1; level >= 0; level-- {
+		for {
+			nx := towerNext(xt, level)
+			if nx == 0 || p.cmp(loadTowerNextPrefix(xt, level)) < 0 {
+				break
+			}
+			nt := m.towers.at(nx)
+			if m.cmpTower(key, p, trailer, nt) <= 0 {
+				break
+			}
+			x, xt = nx, nt
+		}
+		hint.prev[level] = x
+	}
+	hint.h = h
+}
+
+// findFrom is findLess starting, at each level below hint.h, from the
+// tower a plan found there (any tower before the entry is a valid start:
+// the walk only moves forward). Levels the list grew since start from
+// the level above's result, as findLess does.
+func (m *memtable) findFrom(key []byte, p prefix, trailer uint64, hint *memHint, prev *[memMaxHeight]uint32) int {
+	h := int(m.height.Load())
+	x := m.head
+	for level := h - 1; level >= 0; level-- {
+		if level < hint.h {
+			x = hint.prev[level]
+		}
+		xt := m.towers.at(x)
+		for {
+			nx := towerNext(xt, level)
+			if nx == 0 {
+				break
+			}
+			c := p.cmp(towerNextPrefix(xt, level))
+			if c < 0 {
+				break
+			}
+			nt := m.towers.at(nx)
+			if c == 0 && m.cmpTower(key, p, trailer, nt) <= 0 {
+				break
+			}
+			x, xt = nx, nt
+		}
+		prev[level] = x
+	}
+	return h
+}
+
+// add inserts one entry. Only the single writer calls it. hint, if not
+// nil, is a plan for this entry made on this memtable.
+func (m *memtable) add(seq uint64, kind Kind, key, value []byte, hint *memHint) {
 	trailer := makeTrailer(seq, kind)
 	p := keyPrefix(key)
 	var prev [memMaxHeight]uint32
-	h := m.findLess(key, p, trailer, &prev)
+	var h int
+	if hint != nil {
+		h = m.findFrom(key, p, trailer, hint, &prev)
+	} else {
+		h = m.findLess(key, p, trailer, &prev)
+	}
 	height := m.randomHeight()
 	if height > h {
 		for level := h; level < height; level++ {
@@ -307,9 +423,9 @@ func (m *memtable) add(seq uint64, kind Kind, key, value []byte) {
 	tsize := towerSize(uint32(height))
 	ref, tused := m.towers.alloc(tsize, true)
 	t := m.towers.at(ref)
-	putU64(t[0:], p)
-	putU32(t[8:], eref)
-	putU32(t[12:], uint32(height))
+	*(*prefix)(unsafe.Pointer(&t[0])) = p
+	putU32(t[16:], eref)
+	putU32(t[20:], uint32(height))
 	for level := 0; level < height; level++ {
 		pt := m.towers.at(prev[level])
 		setTowerNext(t, level, towerNext(pt, level))
@@ -317,7 +433,7 @@ func (m *memtable) add(seq uint64, kind Kind, key, value []byte) {
 	}
 	for level := 0; level < height; level++ {
 		pt := m.towers.at(prev[level])
-		setTowerNextPrefix(pt, level, p)
+		storeTowerNextPrefix(pt, level, p)
 		setTowerNext(pt, level, ref)
 	}
 	// Versions of a key sort newest first, so an older one is next.

@@ -166,7 +166,7 @@ func runRandomized(t *testing.T, seed uint64, ops int) {
 					m[k] = append(m[k], modelVersion{seq: seq + 1 + uint64(i), value: string(v)})
 				}
 			}
-			x.Apply(seq+1, entries, LogPos{Segment: 1, Offset: seq + uint64(n)})
+			x.Apply(seq+1, entries, LogPos{Segment: 1, Offset: seq + uint64(n)}, nil)
 			seq += uint64(n)
 		case r < 70: // get, now or at a snapshot
 			k := key()

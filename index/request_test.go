@@ -22,7 +22,7 @@ func TestRequestFlush(t *testing.T) {
 	require.False(t, x.RequestFlush(0), "an empty memtable is not rotated")
 	for i := range 100 {
 		require.NoError(t, x.MakeRoom(ctx))
-		x.Apply(uint64(i+1), []Entry{{Kind: KindSet, Key: fmt.Appendf(nil, "k%03d", i%80), Value: []byte("v")}}, LogPos{1, uint64(100 + i)})
+		x.Apply(uint64(i+1), []Entry{{Kind: KindSet, Key: fmt.Appendf(nil, "k%03d", i%80), Value: []byte("v")}}, LogPos{1, uint64(100 + i)}, nil)
 	}
 	// 20 of the 100 entries replaced a version the memtable held.
 	require.False(t, x.RequestFlush(0.21), "too few shadowed entries")
@@ -52,7 +52,7 @@ func TestRequestL0Compaction(t *testing.T) {
 	put := func(seg byte) {
 		for i := range 50 {
 			require.NoError(t, x.MakeRoom(ctx))
-			x.Apply(seq, []Entry{{Kind: KindSet, Key: fmt.Appendf(nil, "k%03d", i), Value: []byte{seg}}}, LogPos{uint64(seg), seq})
+			x.Apply(seq, []Entry{{Kind: KindSet, Key: fmt.Appendf(nil, "k%03d", i), Value: []byte{seg}}}, LogPos{uint64(seg), seq}, nil)
 			seq++
 		}
 		require.NoError(t, x.Flush(ctx))

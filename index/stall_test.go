@@ -69,7 +69,7 @@ func TestWriteStopWhileFlushBlocked(t *testing.T) {
 			break
 		}
 		seq++
-		x.Apply(seq, []Entry{{Kind: KindSet, Key: fmt.Appendf(nil, "k%05d", i), Value: make([]byte, 100)}}, LogPos{})
+		x.Apply(seq, []Entry{{Kind: KindSet, Key: fmt.Appendf(nil, "k%05d", i), Value: make([]byte, 100)}}, LogPos{}, nil)
 	}
 	require.True(t, errors.Is(stopErr, context.Canceled), "MakeRoom: %v", stopErr)
 	require.Equal(t, 1, stalls)
@@ -96,7 +96,7 @@ func TestIOAttribution(t *testing.T) {
 	ctx := context.Background()
 	for i := 0; i < 1000; i++ {
 		require.NoError(t, x.MakeRoom(ctx))
-		x.Apply(uint64(i+1), []Entry{{Kind: KindSet, Key: fmt.Appendf(nil, "k%05d", i%400), Value: make([]byte, 50)}}, LogPos{})
+		x.Apply(uint64(i+1), []Entry{{Kind: KindSet, Key: fmt.Appendf(nil, "k%05d", i%400), Value: make([]byte, 50)}}, LogPos{}, nil)
 	}
 	require.NoError(t, x.Flush(ctx))
 	require.NoError(t, x.Compact(ctx))
