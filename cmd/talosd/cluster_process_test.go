@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -76,19 +77,56 @@ func talosdBinary(t *testing.T) string {
 
 // freePorts returns n distinct free TCP ports on the test host address.
 func freePorts(t *testing.T, n int) []int {
-	var ls []net.Listener
-	var ports []int
-	_, host := testTransport()
-	for i := 0; i < n; i++ {
-		l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-		require.NoError(t, err)
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	for _, l := range ls {
-		l.Close()
+	ports := make([]int, n)
+	for i := range ports {
+		ports[i] = freePortRun(t, 1)
 	}
 	return ports
+}
+
+// portCursor is where freePortRun looks next: below the kernel's
+// ephemeral range, from an offset that differs between test processes.
+var portCursor atomic.Int64
+
+// freePortRun returns the first of n consecutive TCP ports that are free
+// on the test host address (`talosd cluster up --port P` listens on P,
+// P+1, ...). The ports lie below the kernel's ephemeral range: a port from
+// that range, free when probed, may be taken by an outgoing connection
+// (one node's replication connection) before the node meant to listen on
+// it starts, which made TestClusterUp fail with "address already in use".
+func freePortRun(t *testing.T, n int) int {
+	t.Helper()
+	const low = 10000
+	high := 32768 // Linux's default ip_local_port_range starts here
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if v, err := strconv.Atoi(f[0]); err == nil && v > low+1000 {
+				high = v
+			}
+		}
+	}
+	span := int64(high - low - n)
+	portCursor.CompareAndSwap(0, int64(os.Getpid())*7919%span+1)
+	_, host := testTransport()
+	for range span {
+		base := low + int((portCursor.Add(int64(n))-int64(n))%span)
+		var ls []net.Listener
+		for p := base; p < base+n; p++ {
+			l, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(p)))
+			if err != nil {
+				break
+			}
+			ls = append(ls, l)
+		}
+		for _, l := range ls {
+			l.Close()
+		}
+		if len(ls) == n {
+			return base
+		}
+	}
+	t.Fatalf("no %d consecutive free TCP ports in [%d, %d)", n, low, high)
+	return 0
 }
 
 type proc struct {

@@ -26,12 +26,11 @@ import (
 // SIGTERM stops every node cleanly.
 func TestClusterUp(t *testing.T) {
 	bin := talosdBinary(t)
-	ports := freePorts(t, 1)
-	port := ports[0]
+	port := freePortRun(t, 3) // primary, backup-1, backup-2
 	dir := t.TempDir()
 	transport, host := testTransport()
 	cmd := exec.Command(bin, "cluster", "up", "--replicas", "2", "--dir", dir, "--bind", host,
-		"--port", fmt.Sprint(port), "--repl-port", fmt.Sprint(freePorts(t, 1)[0]), "--transport", transport,
+		"--port", fmt.Sprint(port), "--repl-port", fmt.Sprint(freePortRun(t, 3)), "--transport", transport,
 		"--", "--segment-size", "64KiB", "--memtable-size", "1MiB")
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
