@@ -83,6 +83,7 @@ func Command(ctx context.Context, name string, args []string, stdout, stderr io.
 		talosd    = fs.String("talosd", "", "talosd binary for the cluster targets (talosd, talosd-rdma); empty: built once with go build ./cmd/talosd from the Talos module the current directory is in")
 		valueThr  = fs.String("value-threshold", "", "talosd clusters' --value-threshold: values shorter than this live inline in the index, longer ones only in the value log (e.g. 16B, 512B); empty: talosd's default (512B)")
 		small     = fs.Bool("small", false, "run talosd clusters with small memtables ("+smallMemtable+") and value-log segments ("+smallSegment+") so that short runs flush and compact")
+		cpuprof   = fs.String("cpuprofile", "", "write a Go CPU profile of this process over the whole sweep to this file (in-process targets: the store and the load generator; talosd nodes are other processes)")
 		quick     = fs.Bool("quick", false, fmt.Sprintf("quick profile (under 60 s on two cores): load-a,a with mixes S,MD on the default targets, %d records, %d operations, %d threads; talosd clusters with 2 backups and --small; options given explicitly win", quickRecords, quickOps, quickThreads))
 	)
 	fs.Usage = func() {
@@ -167,6 +168,18 @@ func Command(ctx context.Context, name string, args []string, stdout, stderr io.
 				fmt.Fprintf(stderr, "%s: %s\n", name, progressSummary(&rs[i]))
 			}
 		}
+	}
+	if *cpuprof != "" {
+		stopProf, err := startCPUProfile(*cpuprof)
+		if err != nil {
+			fmt.Fprintf(stderr, "%s: %v\n", name, err)
+			return ExitFailure
+		}
+		defer func() {
+			if err := stopProf(); err != nil {
+				fmt.Fprintf(stderr, "%s: %v\n", name, err)
+			}
+		}()
 	}
 	res, err := Sweep(ctx, c)
 	if res != nil {
