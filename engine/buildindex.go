@@ -174,8 +174,13 @@ func (db *DB) DropSegmentAfter(num uint64, after kvsep.Pos) error {
 	if !slices.Contains(db.log.Segments(), num) {
 		return nil // already gone: deletion is idempotent
 	}
-	if !db.log.IsSealed(num) {
-		return fmt.Errorf("%w: the primary dropped segment %06d, which this store is still receiving", ErrCorrupt, num)
+	// The segment may still be this store's newest file: the primary's GC
+	// deletes a segment nothing points into as soon as its checkpoint
+	// passes it, which can be before the next segment is sealed. It goes
+	// only once this store's checkpoint passes after, which lies in a
+	// later segment: by then that segment is here too.
+	if after.Segment <= num {
+		return fmt.Errorf("%w: the primary dropped segment %06d at position %d/%d, which is not past it", ErrCorrupt, num, after.Segment, after.Offset)
 	}
 	db.readers.Lock()
 	for _, a := range db.readers.awaiting {

@@ -262,6 +262,57 @@ func TestBuildIndexFollowsPrimaryGC(t *testing.T) {
 	require.NoError(t, b.Close())
 }
 
+// TestBuildIndexDropsNewestSegmentLater: the primary's GC deletes a
+// segment nothing points into (inline values) as soon as its checkpoint
+// passes it, which may be before the backup holds a later segment. The
+// backup accepts the SegmentGone for its newest file and deletes it once
+// its own checkpoint passes the position named, which lies in a later
+// segment; a position not past the segment is refused as corrupt.
+func TestBuildIndexDropsNewestSegmentLater(t *testing.T) {
+	fs := vfs.NewMem()
+	po := biOptions(fs, ModePrimary)
+	var dropped []uint64
+	po.Listener.SegmentDeleted = func(n uint64) { dropped = append(dropped, n) }
+	p, err := Open("primary", po)
+	require.NoError(t, err)
+	b, err := Open("backup", biOptions(fs, ModeBuildIndex))
+	require.NoError(t, err)
+	model := map[string]string{}
+	for i := range 6000 {
+		k, v := fmt.Sprintf("key-%05d", i), fmt.Sprintf("v%d", i)
+		require.NoError(t, p.Put([]byte(k), []byte(v)))
+		model[k] = v
+	}
+	next := shipSegments(t, p, b, 1, false) // the sealed ones only
+	newest := next - 1
+	require.NoError(t, p.Flush(context.Background()))
+	res, err := p.RunGC(context.Background())
+	require.NoError(t, err)
+	require.Contains(t, res.Segments, newest, "the primary collects the backup's newest segment")
+	require.Contains(t, dropped, newest)
+	after := kvsep.Pos(p.Index().Checkpoint())
+	require.Greater(t, after.Segment, newest)
+
+	require.ErrorIs(t, b.DropSegmentAfter(newest, kvsep.Pos{Segment: newest, Offset: 1 << 20}), ErrCorrupt)
+	for _, n := range dropped {
+		require.NoError(t, b.DropSegmentAfter(n, after))
+	}
+	require.Contains(t, b.log.Segments(), newest, "kept until the backup's checkpoint passes the position")
+	shipSegments(t, p, b, next, true)
+	require.NoError(t, b.Flush(context.Background()))
+	active, _ := b.log.Active()
+	require.NoError(t, b.ReplaySegment(active))
+	for _, n := range dropped {
+		require.NotContains(t, b.log.Segments(), n)
+	}
+	checkModel(t, b, model, 0, "after the drops")
+	require.NoError(t, p.Close())
+	require.NoError(t, b.Close())
+	rep, err := Check(fs, "backup")
+	require.NoError(t, err)
+	require.True(t, rep.OK(), "%v", rep)
+}
+
 // TestBuildIndexSnapshotOnlyWhenEmpty: a build-index engine installs a
 // primary's edit only as the catch-up snapshot of an empty store; once it
 // has replayed records of its own it refuses one, and only build-index
