@@ -128,7 +128,7 @@ func (db *DB) commit(req *commitReq) error {
 	}
 	for !req.lead && !req.done {
 		db.cq.Unlock()
-		await(req.wake, db.spin)
+		<-req.wake
 		db.cq.Lock()
 	}
 	if req.done {
@@ -173,7 +173,7 @@ func (db *DB) commit(req *commitReq) error {
 
 	err = db.makeDurable(f)
 
-	await(f.turn, db.spin)
+	<-f.turn
 	if err == nil {
 		// A group ahead of this one failed (and stopped the engine):
 		// publishing this one would leave a gap in the index.
@@ -193,32 +193,6 @@ func (db *DB) commit(req *commitReq) error {
 	db.nextLeaderLocked()
 	db.cq.Unlock()
 	return err
-}
-
-// commitSpin is how many times await polls before it parks: about 15 µs.
-const commitSpin = 2000
-
-// await receives from ch, first polling it for a while if spin. A wait in
-// the commit pipeline without an fsync or a CommitHook in it (for the
-// leader's append, for the group ahead to publish) lasts a microsecond or
-// two. Parking the goroutine costs more: the send that wakes it puts it
-// on the sender's CPU, where it waits until that goroutine blocks or
-// another CPU steals it, while its own CPU idles (measured on the engine's
-// load with two writers on two CPUs: a third of the time idle, and 0.61x
-// Pebble's throughput against 0.71x with the polls). With an fsync or
-// replication in each commit the waits are long, and polling would only
-// burn CPU; see DB.spin.
-func await(ch chan struct{}, spin bool) {
-	if spin {
-		for range commitSpin {
-			select {
-			case <-ch:
-				return
-			default:
-			}
-		}
-	}
-	<-ch
 }
 
 // pipeRoomLocked reports whether req, at the head of the queue, may lead.
@@ -278,6 +252,7 @@ func (db *DB) finishLocked(f *inflight, err error) {
 	f.batches = f.batches[:0]
 	clear(f.waits)
 	f.waits = f.waits[:0]
+	f.plan.Clear() // a group that never published holds its memtable here
 	db.cq.free = append(db.cq.free, f)
 }
 
@@ -349,6 +324,8 @@ func (db *DB) makeDurable(f *inflight) error {
 		}
 		f.plan.Join(f.plans...)
 		clear(f.plans)
+	} else {
+		f.plan.Clear() // a GC rewrite is not planned
 	}
 	if db.opts.Sync == SyncAlways {
 		synced, err := db.log.SyncThrough(f.end)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,11 +43,6 @@ type DB struct {
 	// wraps ErrStopped.
 	stopErr atomic.Pointer[error]
 	closed  atomic.Bool
-
-	// spin: commit waits poll before they park (see await): set when no
-	// fsync or CommitHook makes them long and another CPU can run the
-	// goroutine waited for.
-	spin bool
 
 	// cq is the group commit queue and pipeline (commit.go).
 	cq struct {
@@ -140,7 +134,6 @@ func Open(dir string, opts Options) (*DB, error) {
 		gcDebt:   gcDebt{limit: gcDebtLimit, paid: make(chan struct{})},
 	}
 	db.cq.cond.L = &db.cq.Mutex
-	db.spin = opts.Sync != SyncAlways && opts.CommitHook == nil && runtime.GOMAXPROCS(0) > 1
 	db.bgCtx, db.bgCancel = context.WithCancel(context.Background())
 	db.readers.seqs = make(map[uint64]int)
 	db.readers.removing = make(map[uint64]bool)

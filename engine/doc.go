@@ -26,6 +26,9 @@
 //
 // # Write path (group commit)
 //
+//	writer  ---------> index.StartPlan/Add: find the memtable place of each
+//	                   key (in parallel with the other writers; Apply
+//	                   only checks it and links)
 //	writers --queue--> leader: MakeRoom, one kvsep.Log.Append of every
 //	                   queued batch's frame (CommitHook posts each appended
 //	                   range), leave the queue (the next leader may append
@@ -34,8 +37,8 @@
 //	                   coalesced with other groups' fsyncs), then the
 //	                   CommitHook's waits (the backups hold it)
 //	          group -> in append order: index.Apply of its records with
-//	                   consecutive seqs, publish visibleSeq, wake its
-//	                   writers
+//	                   consecutive seqs (its writers' plans joined),
+//	                   publish visibleSeq, wake its writers
 //
 // # Recovery
 //
