@@ -115,7 +115,7 @@ func (db *DB) runGC(ctx context.Context, flush bool) (GCResult, error) {
 		if db.awaitingOverLimit() {
 			break
 		}
-		if db.liveEstimate(n, live) == 0 {
+		if live[n] <= 0 {
 			db.collectDeadSegment(n, cp)
 		} else if err := db.collectSegment(ctx, n, nil, &res); err != nil {
 			return res, err
@@ -344,12 +344,15 @@ func (db *DB) collectSegment(ctx context.Context, n uint64, buf []byte, res *GCR
 }
 
 // collectDeadSegment records the deletion of sealed segment n, below
-// checkpoint cp, into which no index entry points: its live bytes are zero
-// by the index's count or a measurement, both upper bounds, since a
-// segment below the checkpoint only loses live values. Reading it and
-// looking its keys up would find nothing to rewrite. This is the common
-// case of a segment whose values all live inline in the index, for which
-// the log was only the write-ahead log.
+// checkpoint cp, into which no table entry points: the index's count of
+// its live bytes, which covers every version in the tables, shadowed ones
+// too, is zero. (Not a measurement's zero: a measurement reads the
+// memtable too, and while the version that shadows a value is only there,
+// the tables, which ship-index backups hold and serve reads from, still
+// point into the segment.) Reading it and looking its keys up would find
+// nothing to rewrite. This is the common case of a segment whose values
+// all live inline in the index, for which the log was only the
+// write-ahead log.
 //
 // With nothing rewritten, its deletion need not wait for a flush: it is
 // recorded at the end of this pass (end = cp, which the checkpoint has

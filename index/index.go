@@ -481,8 +481,10 @@ func (x *Index) deleteObsolete(ts []*table) {
 
 // Apply inserts entries into the mutable memtable; entry i gets seq+i. end
 // is the value-log position after these records. The caller serialises
-// Apply calls and makes seqs increase. plan, if not nil, is a Plan of the
-// same entries; Apply drops its reference to the memtable.
+// Apply calls and makes seqs increase. plan, if not nil, holds the places
+// of the same keys in the same order (StartPlan and ApplyPlan.Add, or
+// ApplyPlan.Join of such plans); Apply drops its reference to the
+// memtable.
 func (x *Index) Apply(seq uint64, entries []Entry, end LogPos, plan *ApplyPlan) {
 	x.applyMu.Lock()
 	m := x.mem
