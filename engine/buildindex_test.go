@@ -43,6 +43,20 @@ func shipSegments(t *testing.T, p, b *DB, next uint64, tail bool) uint64 {
 	return next
 }
 
+// openPrimaryAndBuildIndex opens a primary and a build-index engine on fs;
+// dropped collects the segments the primary's GC deletes.
+func openPrimaryAndBuildIndex(t *testing.T, fs vfs.FS) (p, b *DB, dropped *[]uint64) {
+	t.Helper()
+	dropped = new([]uint64)
+	po := biOptions(fs, ModePrimary)
+	po.Listener.SegmentDeleted = func(n uint64) { *dropped = append(*dropped, n) }
+	p, err := Open("primary", po)
+	require.NoError(t, err)
+	b, err = Open("backup", biOptions(fs, ModeBuildIndex))
+	require.NoError(t, err)
+	return p, b, dropped
+}
+
 func checkModel(t *testing.T, db *DB, model map[string]string, seed uint64, what string) {
 	t.Helper()
 	for k, v := range model {
@@ -207,13 +221,7 @@ func TestBuildIndexFollowsPrimaryGC(t *testing.T) {
 	seed := uint64(20261123)
 	rng := rand.New(rand.NewPCG(seed, seed))
 	fs := vfs.NewMem()
-	po := biOptions(fs, ModePrimary)
-	var dropped []uint64
-	po.Listener.SegmentDeleted = func(n uint64) { dropped = append(dropped, n) }
-	p, err := Open("primary", po)
-	require.NoError(t, err)
-	b, err := Open("backup", biOptions(fs, ModeBuildIndex))
-	require.NoError(t, err)
+	p, b, dropped := openPrimaryAndBuildIndex(t, fs)
 
 	model := map[string]string{}
 	next := uint64(1)
@@ -231,12 +239,12 @@ func TestBuildIndexFollowsPrimaryGC(t *testing.T) {
 			// collect precedes its SegmentGone.
 			next = shipSegments(t, p, b, next, false)
 			after := kvsep.Pos(p.Index().Checkpoint())
-			for ; told < len(dropped); told++ {
-				require.NoError(t, b.DropSegmentAfter(dropped[told], after))
+			for ; told < len(*dropped); told++ {
+				require.NoError(t, b.DropSegmentAfter((*dropped)[told], after))
 			}
 		}
 	}
-	require.NotEmpty(t, dropped, "seed %d: the primary's GC deleted nothing", seed)
+	require.NotEmpty(t, *dropped, "seed %d: the primary's GC deleted nothing", seed)
 	shipSegments(t, p, b, next, true)
 	// The backup's checkpoint passes every position once it flushes; the
 	// next replay (here of the active segment again, a no-op) deletes.
@@ -244,7 +252,7 @@ func TestBuildIndexFollowsPrimaryGC(t *testing.T) {
 	active, _ := b.log.Active()
 	require.NoError(t, b.ReplaySegment(active))
 	held := b.log.Segments()
-	for _, n := range dropped {
+	for _, n := range *dropped {
 		require.NotContains(t, held, n, "seed %d: segment %d the primary dropped is still on the backup", seed, n)
 	}
 	require.Zero(t, b.Metrics().IO.Read[iostat.GC], "a build-index engine reads nothing for GC")
@@ -258,7 +266,7 @@ func TestBuildIndexFollowsPrimaryGC(t *testing.T) {
 	b, err = Open("backup", biOptions(fs, ModeBuildIndex))
 	require.NoError(t, err)
 	checkModel(t, b, model, seed, "build-index after GC, reopened")
-	require.ErrorIs(t, b.DropSegmentAfter(dropped[0], kvsep.Pos{}), nil, "a segment already gone is not an error")
+	require.ErrorIs(t, b.DropSegmentAfter((*dropped)[0], kvsep.Pos{}), nil, "a segment already gone is not an error")
 	require.NoError(t, b.Close())
 }
 
@@ -270,13 +278,7 @@ func TestBuildIndexFollowsPrimaryGC(t *testing.T) {
 // segment; a position not past the segment is refused as corrupt.
 func TestBuildIndexDropsNewestSegmentLater(t *testing.T) {
 	fs := vfs.NewMem()
-	po := biOptions(fs, ModePrimary)
-	var dropped []uint64
-	po.Listener.SegmentDeleted = func(n uint64) { dropped = append(dropped, n) }
-	p, err := Open("primary", po)
-	require.NoError(t, err)
-	b, err := Open("backup", biOptions(fs, ModeBuildIndex))
-	require.NoError(t, err)
+	p, b, dropped := openPrimaryAndBuildIndex(t, fs)
 	model := map[string]string{}
 	for i := range 6000 {
 		k, v := fmt.Sprintf("key-%05d", i), fmt.Sprintf("v%d", i)
@@ -289,12 +291,12 @@ func TestBuildIndexDropsNewestSegmentLater(t *testing.T) {
 	res, err := p.RunGC(context.Background())
 	require.NoError(t, err)
 	require.Contains(t, res.Segments, newest, "the primary collects the backup's newest segment")
-	require.Contains(t, dropped, newest)
+	require.Contains(t, *dropped, newest)
 	after := kvsep.Pos(p.Index().Checkpoint())
 	require.Greater(t, after.Segment, newest)
 
 	require.ErrorIs(t, b.DropSegmentAfter(newest, kvsep.Pos{Segment: newest, Offset: 1 << 20}), ErrCorrupt)
-	for _, n := range dropped {
+	for _, n := range *dropped {
 		require.NoError(t, b.DropSegmentAfter(n, after))
 	}
 	require.Contains(t, b.log.Segments(), newest, "kept until the backup's checkpoint passes the position")
@@ -302,7 +304,7 @@ func TestBuildIndexDropsNewestSegmentLater(t *testing.T) {
 	require.NoError(t, b.Flush(context.Background()))
 	active, _ := b.log.Active()
 	require.NoError(t, b.ReplaySegment(active))
-	for _, n := range dropped {
+	for _, n := range *dropped {
 		require.NotContains(t, b.log.Segments(), n)
 	}
 	checkModel(t, b, model, 0, "after the drops")

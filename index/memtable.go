@@ -292,38 +292,11 @@ func (m *memtable) randomHeight() int {
 	return h
 }
 
-// findLess fills prev[level] with the last tower before (key, trailer) at
-// each level below the list's height h, and returns h.
-func (m *memtable) findLess(key []byte, p prefix, trailer uint64, prev *[memMaxHeight]uint32) int {
-	h := int(m.height.Load())
-	x := m.head
-	xt := m.towers.at(x)
-	for level := h - 1; level >= 0; level-- {
-		for {
-			nx := towerNext(xt, level)
-			if nx == 0 {
-				break
-			}
-			c := p.cmp(towerNextPrefix(xt, level))
-			if c < 0 {
-				break
-			}
-			nt := m.towers.at(nx)
-			if c == 0 && m.cmpTower(key, p, trailer, nt) <= 0 {
-				break
-			}
-			x, xt = nx, nt
-		}
-		prev[level] = x
-	}
-	return h
-}
-
 // memHint is where an entry goes, as a search that ran concurrently with
 // the writer found it (plan): the last tower before the entry at each
 // level below h. Towers are never removed and never move, so each still
 // lies before the entry when the writer inserts it; the writer only walks
-// forward past towers inserted since (findFrom).
+// forward past towers inserted since (find).
 type memHint struct {
 	prev [memMaxHeight]uint32
 	h    int
@@ -359,15 +332,17 @@ func (m *memtable) plan(seq uint64, kind Kind, key []byte, hint *memHint) {
 	hint.h = h
 }
 
-// findFrom is findLess starting, at each level below hint.h, from the
-// tower a plan found there (any tower before the entry is a valid start:
-// the walk only moves forward). Levels the list grew since start from
-// the level above's result, as findLess does.
-func (m *memtable) findFrom(key []byte, p prefix, trailer uint64, hint *memHint, prev *[memMaxHeight]uint32) int {
+// find fills prev[level] with the last tower before (key, trailer) at
+// each level below the list's height h, and returns h. It starts each
+// level from the level above's result or, below hint.h, from the tower a
+// plan found there (any tower before the entry is a valid start: the walk
+// only moves forward); hint may be nil. Only the writer calls it: it
+// decides "stop here" from the prefixes beside the links.
+func (m *memtable) find(key []byte, p prefix, trailer uint64, hint *memHint, prev *[memMaxHeight]uint32) int {
 	h := int(m.height.Load())
 	x := m.head
 	for level := h - 1; level >= 0; level-- {
-		if level < hint.h {
+		if hint != nil && level < hint.h {
 			x = hint.prev[level]
 		}
 		xt := m.towers.at(x)
@@ -397,12 +372,7 @@ func (m *memtable) add(seq uint64, kind Kind, key, value []byte, hint *memHint) 
 	trailer := makeTrailer(seq, kind)
 	p := keyPrefix(key)
 	var prev [memMaxHeight]uint32
-	var h int
-	if hint != nil {
-		h = m.findFrom(key, p, trailer, hint, &prev)
-	} else {
-		h = m.findLess(key, p, trailer, &prev)
-	}
+	h := m.find(key, p, trailer, hint, &prev)
 	height := m.randomHeight()
 	if height > h {
 		for level := h; level < height; level++ {

@@ -34,18 +34,7 @@ func TestMemtableOrderAndGet(t *testing.T) {
 	}
 	_, ok = m.get([]byte("nope"), 30000)
 	require.False(t, ok)
-	it := &memIter{m: m}
-	var pk []byte
-	var pt uint64
-	count := 0
-	for it.first(); it.valid(); it.next() {
-		if count > 0 {
-			require.Negative(t, cmpInternal(pk, pt, it.key(), it.trailer()))
-		}
-		pk, pt = append(pk[:0], it.key()...), it.trailer()
-		count++
-	}
-	require.Equal(t, 20002, count)
+	require.Equal(t, 20002, requireSorted(t, m))
 }
 
 // TestMemtableConcurrentReaders runs readers beside the single writer (run
@@ -124,18 +113,7 @@ func TestMemtablePrefixTies(t *testing.T) {
 			require.Less(t, nodeTrailer(n)>>8, s)
 		}
 	}
-	it := &memIter{m: m}
-	var pk []byte
-	var pt uint64
-	count := 0
-	for it.first(); it.valid(); it.next() {
-		if count > 0 {
-			require.Negative(t, cmpInternal(pk, pt, it.key(), it.trailer()), "%q/%d then %q/%d", pk, pt, it.key(), it.trailer())
-		}
-		pk, pt = append(pk[:0], it.key()...), it.trailer()
-		count++
-	}
-	require.Equal(t, int(seq), count)
+	require.Equal(t, int(seq), requireSorted(t, m))
 }
 
 // TestMemtableTowersInLine checks that no tower of at most a cache line
@@ -223,18 +201,7 @@ func TestMemtablePlans(t *testing.T) {
 		require.True(t, ok, "%q", k)
 		require.Equal(t, s, nodeTrailer(n)>>8, "%q", k)
 	}
-	it := &memIter{m: m}
-	var pk []byte
-	var pt uint64
-	count := 0
-	for it.first(); it.valid(); it.next() {
-		if count > 0 {
-			require.Negative(t, cmpInternal(pk, pt, it.key(), it.trailer()), "%q/%d then %q/%d", pk, pt, it.key(), it.trailer())
-		}
-		pk, pt = append(pk[:0], it.key()...), it.trailer()
-		count++
-	}
-	require.Equal(t, writers*perWriter, count)
+	require.Equal(t, writers*perWriter, requireSorted(t, m))
 	// Every tower's prefix beside each link is that of the linked node,
 	// whatever the plans read while they changed.
 	for ref := towerNext(m.towers.at(m.head), 0); ref != 0; {
@@ -279,4 +246,22 @@ func TestMemtablePlanIgnoresStalePrefixes(t *testing.T) {
 			}
 		}
 	}
+}
+
+// requireSorted walks m in order, checks that every entry sorts after the
+// one before it, and returns how many there are.
+func requireSorted(t *testing.T, m *memtable) int {
+	t.Helper()
+	it := &memIter{m: m}
+	var pk []byte
+	var pt uint64
+	count := 0
+	for it.first(); it.valid(); it.next() {
+		if count > 0 {
+			require.Negative(t, cmpInternal(pk, pt, it.key(), it.trailer()), "%q/%d then %q/%d", pk, pt, it.key(), it.trailer())
+		}
+		pk, pt = append(pk[:0], it.key()...), it.trailer()
+		count++
+	}
+	return count
 }
