@@ -81,6 +81,8 @@ func Command(ctx context.Context, name string, args []string, stdout, stderr io.
 		progress  = fs.String("progress", "auto", "progress bar with rate and ETA on stderr: auto (when stderr is a terminal), always or never")
 		check     = fs.Bool("check-ship-index", false, "fail (exit 1) unless every ship-index backup read no bytes for index maintenance and had lower I/O amplification than its build-index counterpart (needs a replicated target run in both modes; when talosd cannot run build-index, says so and checks only the first condition)")
 		talosd    = fs.String("talosd", "", "talosd binary for the cluster targets (talosd, talosd-rdma); empty: built once with go build ./cmd/talosd from the Talos module the current directory is in")
+		memSize   = fs.String("memtable-size", "", "talosd clusters' --memtable-size (e.g. 1MiB); wins over --small's "+smallMemtable+"; empty: --small's or talosd's default (64MiB)")
+		segSize   = fs.String("segment-size", "", "talosd clusters' --segment-size (e.g. 2MiB); wins over --small's "+smallSegment+"; empty: --small's or talosd's default (2MiB). Every sealed segment costs each backup a file, two fsyncs and a rename, the same in both modes")
 		valueThr  = fs.String("value-threshold", "", "talosd clusters' --value-threshold: values shorter than this live inline in the index, longer ones only in the value log (e.g. 16B, 512B); empty: talosd's default (512B)")
 		small     = fs.Bool("small", false, "run talosd clusters with small memtables ("+smallMemtable+") and value-log segments ("+smallSegment+") so that short runs flush and compact")
 		cpuprof   = fs.String("cpuprofile", "", "write a Go CPU profile of this process over the whole sweep to this file (in-process targets: the store and the load generator; talosd nodes are other processes)")
@@ -116,7 +118,8 @@ func Command(ctx context.Context, name string, args []string, stdout, stderr io.
 	}
 
 	c := &Config{RecordCount: *records, OperationCount: *ops, Threads: *threads, Seed: *seed,
-		Dir: *dir, Keep: *keep, Settle: *settle, Sync: *syncW, Small: *small, ValueThreshold: *valueThr, Talosd: *talosd}
+		Dir: *dir, Keep: *keep, Settle: *settle, Sync: *syncW, Small: *small, ValueThreshold: *valueThr,
+		MemtableSize: *memSize, SegmentSize: *segSize, Talosd: *talosd}
 	var errs []error
 	c.Targets = splitList(*targets)
 	for _, s := range splitList(*workloads) {

@@ -34,8 +34,7 @@ func ClusterSpec(name, transport string) TargetSpec {
 			return TalosdModeUnavailable(ctx, o.Talosd, o.Mode)
 		},
 		Open: func(dir string, o TargetOptions) (Target, error) {
-			co := ClusterOptions{Binary: o.Talosd, Mode: o.Mode, Replicas: o.Replicas, GrowthFactor: o.GrowthFactor,
-				Transport: transport, Threads: o.Threads, Sync: o.Sync}
+			co := clusterOptions(transport, o)
 			if transport == "rdma" {
 				host, err := rdmaHost()
 				if err != nil {
@@ -43,13 +42,26 @@ func ClusterSpec(name, transport string) TargetSpec {
 				}
 				co.Host = host
 			}
-			if o.Small {
-				co.MemtableSize, co.SegmentSize = smallMemtable, smallSegment
-			}
-			co.ValueThreshold = o.ValueThreshold
 			return OpenCluster(dir, co)
 		},
 	}
+}
+
+// clusterOptions maps a run's target options to a cluster's: explicit
+// sizes win over --small's.
+func clusterOptions(transport string, o TargetOptions) ClusterOptions {
+	co := ClusterOptions{Binary: o.Talosd, Mode: o.Mode, Replicas: o.Replicas, GrowthFactor: o.GrowthFactor,
+		Transport: transport, Threads: o.Threads, Sync: o.Sync, ValueThreshold: o.ValueThreshold}
+	if o.Small {
+		co.MemtableSize, co.SegmentSize = smallMemtable, smallSegment
+	}
+	if o.MemtableSize != "" {
+		co.MemtableSize = o.MemtableSize
+	}
+	if o.SegmentSize != "" {
+		co.SegmentSize = o.SegmentSize
+	}
+	return co
 }
 
 // rdmaHost returns the first IPv4 address of the network interface of the

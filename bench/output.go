@@ -78,6 +78,8 @@ type RunInfo struct {
 	Cancelled      bool        `json:"cancelled"`
 	Small          bool        `json:"small,omitempty"`
 	ValueThreshold string      `json:"value_threshold,omitempty"`
+	MemtableSize   string      `json:"memtable_size,omitempty"`
+	SegmentSize    string      `json:"segment_size,omitempty"`
 	Skipped        []string    `json:"skipped,omitempty"`
 	Ratios         []ModeRatio `json:"mode_ratios,omitempty"`
 }
@@ -89,7 +91,8 @@ func (res *Result) Info(cmdline []string) RunInfo {
 		Modes: c.Modes, Replicas: c.Replicas, RecordCount: c.RecordCount, OperationCount: c.OperationCount,
 		Threads: c.Threads, Settle: c.Settle, Sync: c.Sync, CommandLine: cmdline, Machine: res.Machine,
 		Started: res.Started.UTC().Format("2006-01-02T15:04:05Z"), Finished: res.Finished.UTC().Format("2006-01-02T15:04:05Z"),
-		Cancelled: res.Cancelled, Small: c.Small, ValueThreshold: c.ValueThreshold, Skipped: res.Skipped}
+		Cancelled: res.Cancelled, Small: c.Small, ValueThreshold: c.ValueThreshold,
+		MemtableSize: c.MemtableSize, SegmentSize: c.SegmentSize, Skipped: res.Skipped}
 	for _, w := range c.Workloads {
 		ri.Workloads = append(ri.Workloads, w.Name)
 	}

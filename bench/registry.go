@@ -26,6 +26,10 @@ type TargetOptions struct {
 	// ValueThreshold is a talosd cluster's --value-threshold; empty: its
 	// default.
 	ValueThreshold string
+	// MemtableSize and SegmentSize are a talosd cluster's --memtable-size
+	// and --segment-size (e.g. "1MiB"); each wins over Small. Empty: Small's
+	// or talosd's default.
+	MemtableSize, SegmentSize string
 	// Talosd is the talosd binary, for targets with UsesTalosd.
 	Talosd string
 }

@@ -32,7 +32,17 @@ func WriteReport(w io.Writer, res *Result, cmdline []string, plots []string) err
 	if vt == "" {
 		vt = "talosd's default (512B)"
 	}
-	fmt.Fprintf(&b, "- talosd clusters: small memtables and segments %v; value threshold %s\n", ri.Small, vt)
+	mem, seg := "talosd's default (64MiB)", "talosd's default (2MiB)"
+	if ri.Small {
+		mem, seg = smallMemtable, smallSegment
+	}
+	if ri.MemtableSize != "" {
+		mem = ri.MemtableSize
+	}
+	if ri.SegmentSize != "" {
+		seg = ri.SegmentSize
+	}
+	fmt.Fprintf(&b, "- talosd clusters: memtables %s, value-log segments %s; value threshold %s\n", mem, seg, vt)
 	m := res.Machine
 	fmt.Fprintf(&b, "- machine: %s, %d cores, %s, %s; data on %s (%s, rotational %s)\n\n",
 		m.CPUModel, m.Cores, m.Kernel, m.GoVersion, m.Device, m.FileSystem, m.Rotational)

@@ -56,6 +56,9 @@ type Config struct {
 	// ValueThreshold is talosd clusters' --value-threshold (values shorter
 	// than it live inline in the index); empty: talosd's default (512B).
 	ValueThreshold string
+	// MemtableSize and SegmentSize are talosd clusters' --memtable-size and
+	// --segment-size; each wins over Small. Empty: Small's or talosd's.
+	MemtableSize, SegmentSize string
 	// Talosd is the talosd binary for cluster targets. Zero: built from
 	// the module the current directory is in, once per sweep.
 	Talosd string
@@ -299,7 +302,8 @@ func (c *Config) runOne(ctx context.Context, base string, run int, p runPlan, m 
 
 func (c *Config) targetOptions(p runPlan) TargetOptions {
 	return TargetOptions{GrowthFactor: p.gf, Mode: p.mode, Replicas: p.replicas, Sync: c.Sync,
-		Threads: c.Threads, Small: c.Small, ValueThreshold: c.ValueThreshold, Talosd: c.Talosd}
+		Threads: c.Threads, Small: c.Small, ValueThreshold: c.ValueThreshold,
+		MemtableSize: c.MemtableSize, SegmentSize: c.SegmentSize, Talosd: c.Talosd}
 }
 
 // resolve builds talosd when a planned target needs it and Talosd is

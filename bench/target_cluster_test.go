@@ -201,3 +201,29 @@ func FuzzParsePromText(f *testing.F) {
 		}
 	})
 }
+
+// TestClusterOptionsSizes: --memtable-size and --segment-size each win
+// over --small's sizes, and reach talosd's arguments.
+func TestClusterOptionsSizes(t *testing.T) {
+	for _, c := range []struct {
+		o             TargetOptions
+		memtable, seg string
+	}{
+		{TargetOptions{}, "", ""},
+		{TargetOptions{Small: true}, smallMemtable, smallSegment},
+		{TargetOptions{Small: true, SegmentSize: "2MiB"}, smallMemtable, "2MiB"},
+		{TargetOptions{MemtableSize: "1MiB"}, "1MiB", ""},
+	} {
+		co := clusterOptions("tcp", c.o)
+		if co.MemtableSize != c.memtable || co.SegmentSize != c.seg {
+			t.Errorf("%+v: memtable %q segment %q, want %q %q", c.o, co.MemtableSize, co.SegmentSize, c.memtable, c.seg)
+		}
+		ct := &ClusterTarget{opts: co, dir: t.TempDir()}
+		args := strings.Join(ct.args(&talosdProc{name: "primary"}), " ")
+		for flag, want := range map[string]string{"--memtable-size": c.memtable, "--segment-size": c.seg} {
+			if has := strings.Contains(args, flag+" "+want); want != "" && !has || want == "" && strings.Contains(args, flag) {
+				t.Errorf("%+v: talosd args %q, want %s %q", c.o, args, flag, want)
+			}
+		}
+	}
+}
