@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net"
@@ -52,16 +53,18 @@ func ClusterSpec(name, transport string) TargetSpec {
 func clusterOptions(transport string, o TargetOptions) ClusterOptions {
 	co := ClusterOptions{Binary: o.Talosd, Mode: o.Mode, Replicas: o.Replicas, GrowthFactor: o.GrowthFactor,
 		Transport: transport, Threads: o.Threads, Sync: o.Sync, ValueThreshold: o.ValueThreshold}
-	if o.Small {
-		co.MemtableSize, co.SegmentSize = smallMemtable, smallSegment
-	}
-	if o.MemtableSize != "" {
-		co.MemtableSize = o.MemtableSize
-	}
-	if o.SegmentSize != "" {
-		co.SegmentSize = o.SegmentSize
-	}
+	co.MemtableSize, co.SegmentSize = clusterSizes(o.Small, o.MemtableSize, o.SegmentSize)
 	return co
+}
+
+// clusterSizes returns the memtable and segment sizes a talosd cluster
+// runs with: memtable and segment if given, else --small's, else empty
+// (talosd's defaults).
+func clusterSizes(small bool, memtable, segment string) (string, string) {
+	if small {
+		memtable, segment = cmp.Or(memtable, smallMemtable), cmp.Or(segment, smallSegment)
+	}
+	return memtable, segment
 }
 
 // rdmaHost returns the first IPv4 address of the network interface of the

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"strings"
@@ -32,16 +33,8 @@ func WriteReport(w io.Writer, res *Result, cmdline []string, plots []string) err
 	if vt == "" {
 		vt = "talosd's default (512B)"
 	}
-	mem, seg := "talosd's default (64MiB)", "talosd's default (2MiB)"
-	if ri.Small {
-		mem, seg = smallMemtable, smallSegment
-	}
-	if ri.MemtableSize != "" {
-		mem = ri.MemtableSize
-	}
-	if ri.SegmentSize != "" {
-		seg = ri.SegmentSize
-	}
+	mem, seg := clusterSizes(ri.Small, ri.MemtableSize, ri.SegmentSize)
+	mem, seg = cmp.Or(mem, "talosd's default (64MiB)"), cmp.Or(seg, "talosd's default (2MiB)")
 	fmt.Fprintf(&b, "- talosd clusters: memtables %s, value-log segments %s; value threshold %s\n", mem, seg, vt)
 	m := res.Machine
 	fmt.Fprintf(&b, "- machine: %s, %d cores, %s, %s; data on %s (%s, rotational %s)\n\n",

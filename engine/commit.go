@@ -252,7 +252,10 @@ func (db *DB) finishLocked(f *inflight, err error) {
 	f.batches = f.batches[:0]
 	clear(f.waits)
 	f.waits = f.waits[:0]
-	f.plan.Clear() // a group that never published holds its memtable here
+	// Apply cleared the plan of a group that published; one that did not
+	// would hold its memtable here. A GC group is never planned: its plan
+	// stays empty from here.
+	f.plan.Clear()
 	db.cq.free = append(db.cq.free, f)
 }
 
@@ -324,8 +327,6 @@ func (db *DB) makeDurable(f *inflight) error {
 		}
 		f.plan.Join(f.plans...)
 		clear(f.plans)
-	} else {
-		f.plan.Clear() // a GC rewrite is not planned
 	}
 	if db.opts.Sync == SyncAlways {
 		synced, err := db.log.SyncThrough(f.end)

@@ -532,17 +532,16 @@ func (x *Index) StartPlan(p *ApplyPlan) {
 // before the entry's own: its seq is newer than theirs.
 func (p *ApplyPlan) Add(key []byte) {
 	p.hints = append(p.hints, memHint{})
-	p.m.plan(maxSeq, 0xff, key, &p.hints[len(p.hints)-1])
+	p.m.plan(key, &p.hints[len(p.hints)-1])
 }
 
 // Join empties p and makes it the concatenation of qs, in order, or an
 // empty plan if they were not all made on one memtable.
 func (p *ApplyPlan) Join(qs ...*ApplyPlan) {
-	p.m = nil
-	p.hints = p.hints[:0]
+	p.Clear()
 	for _, q := range qs {
 		if q.m == nil || (p.m != nil && q.m != p.m) {
-			p.m, p.hints = nil, p.hints[:0]
+			p.Clear()
 			return
 		}
 		p.m = q.m

@@ -12,9 +12,9 @@ import (
 // number of concurrent readers and plans: a node is fully built before the
 // writer publishes it with an atomic store into its predecessors, bottom
 // level first, so a reader sees either the old or the new list at every
-// level. A plan (Index.Plan) is a writer's search made before it takes
-// its turn, concurrently with the others': the writer then only checks
-// the places it found and links.
+// level. A plan (Index.StartPlan, ApplyPlan.Add) is a writer's search
+// made before it takes its turn, concurrently with the others': the
+// writer then only checks the places it found and links.
 //
 // A node is two pieces in two arenas. The search walks only towers: a
 // tower holds the first sixteen key bytes, the links and a reference to
@@ -302,15 +302,17 @@ type memHint struct {
 	h    int
 }
 
-// plan fills hint for (key, seq, kind). It is safe to run concurrently
+// plan fills hint with the place of a new version of key: before every
+// version the memtable holds (a new entry's seq is newer than theirs), so
+// the search runs at (key, maxSeq). It is safe to run concurrently
 // with the writer and with other plans: it moves past a node only after
 // comparing the node itself, as readers do, so every tower it records
 // lies before the entry. It stops at a level without loading the next
 // tower when the prefix beside the link is above the key's; that prefix
 // may be stale or mixed (storeTowerNextPrefix), and then the plan stops
 // early, which is safe: the writer walks forward from where it stopped.
-func (m *memtable) plan(seq uint64, kind Kind, key []byte, hint *memHint) {
-	trailer := makeTrailer(seq, kind)
+func (m *memtable) plan(key []byte, hint *memHint) {
+	trailer := makeTrailer(maxSeq, 0xff)
 	p := keyPrefix(key)
 	h := int(m.height.Load())
 	x := m.head

@@ -183,7 +183,7 @@ func TestMemtablePlans(t *testing.T) {
 				hints := make([]memHint, 10)
 				for i := range keys {
 					keys[i] = planKey(rng)
-					m.plan(maxSeq, 0xff, keys[i], &hints[i])
+					m.plan(keys[i], &hints[i])
 				}
 				mu.Lock()
 				for i, k := range keys {
@@ -237,7 +237,7 @@ func TestMemtablePlanIgnoresStalePrefixes(t *testing.T) {
 	for range 3000 {
 		key := planKey(rng)
 		var hint memHint
-		m.plan(maxSeq, 0xff, key, &hint)
+		m.plan(key, &hint)
 		require.Equal(t, int(m.height.Load()), hint.h)
 		for level := range hint.h {
 			if ref := hint.prev[level]; ref != m.head {
