@@ -52,7 +52,8 @@ func ClusterSpec(name, transport string) TargetSpec {
 // sizes win over --small's.
 func clusterOptions(transport string, o TargetOptions) ClusterOptions {
 	co := ClusterOptions{Binary: o.Talosd, Mode: o.Mode, Replicas: o.Replicas, GrowthFactor: o.GrowthFactor,
-		Transport: transport, Threads: o.Threads, Sync: o.Sync, ValueThreshold: o.ValueThreshold}
+		Transport: transport, Threads: o.Threads, Sync: o.Sync, ValueThreshold: o.ValueThreshold,
+		CPUProfilePrefix: o.NodeProfilePrefix}
 	co.MemtableSize, co.SegmentSize = clusterSizes(o.Small, o.MemtableSize, o.SegmentSize)
 	return co
 }

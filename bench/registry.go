@@ -32,6 +32,9 @@ type TargetOptions struct {
 	MemtableSize, SegmentSize string
 	// Talosd is the talosd binary, for targets with UsesTalosd.
 	Talosd string
+	// NodeProfilePrefix, if set, asks every talosd node for a Go CPU
+	// profile of its life, written to NodeProfilePrefix + node + ".pprof".
+	NodeProfilePrefix string
 }
 
 // TargetSpec describes a kind of target the sweep can open.

@@ -62,6 +62,10 @@ type Config struct {
 	// Talosd is the talosd binary for cluster targets. Zero: built from
 	// the module the current directory is in, once per sweep.
 	Talosd string
+	// NodeProfiles, if set, is a directory where every talosd node of
+	// every run writes a Go CPU profile of its life, named after the run
+	// and the node (run-001-talosd-ship-index-md-r1-gf10-backup-1.pprof).
+	NodeProfiles string
 	// Progress receives progress lines; nil: none.
 	Progress io.Writer
 	// OnRecord, if set, is called with each phase's records as they are made.
@@ -240,8 +244,9 @@ func Sweep(ctx context.Context, c *Config) (*Result, error) {
 }
 
 func (c *Config) runOne(ctx context.Context, base string, run int, p runPlan, m Machine) ([]Record, error) {
-	dir := filepath.Join(base, fmt.Sprintf("run-%03d-%s-%s-%s-r%d-gf%d", run, p.spec.Name, p.mode,
-		strings.ToLower(p.mix.Name), p.replicas, p.gf))
+	name := fmt.Sprintf("run-%03d-%s-%s-%s-r%d-gf%d", run, p.spec.Name, p.mode,
+		strings.ToLower(p.mix.Name), p.replicas, p.gf)
+	dir := filepath.Join(base, name)
 	if err := os.RemoveAll(dir); err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
 	}
@@ -253,7 +258,11 @@ func (c *Config) runOne(ctx context.Context, base string, run int, p runPlan, m 
 		GrowthFactor: info.GrowthFactor, Transport: info.Transport, Seed: c.Seed, RecordCount: c.RecordCount,
 		Threads: c.Threads, Machine: m}
 	var recs []Record
-	t, err := p.spec.Open(dir, c.targetOptions(p))
+	to := c.targetOptions(p)
+	if c.NodeProfiles != "" && p.spec.UsesTalosd {
+		to.NodeProfilePrefix = filepath.Join(c.NodeProfiles, name+"-")
+	}
+	t, err := p.spec.Open(dir, to)
 	if err != nil {
 		r := tmpl
 		r.Workload, r.Error = c.Workloads[0].Name, err.Error()

@@ -48,6 +48,10 @@ type ClusterOptions struct {
 	// Sync makes every node sync each group commit (--sync always);
 	// otherwise --sync never, as the engine target.
 	Sync bool
+	// CPUProfilePrefix, if set, makes each node write a Go CPU profile of
+	// its life to CPUProfilePrefix + its name + ".pprof" (talosd serve
+	// --cpuprofile), finished when it stops.
+	CPUProfilePrefix string
 	// StartTimeout bounds the wait for every node to serve and every backup
 	// to join. Zero: 60 s.
 	StartTimeout time.Duration
@@ -242,6 +246,9 @@ func (t *ClusterTarget) args(p *talosdProc) []string {
 	}
 	if o.ValueThreshold != "" {
 		a = append(a, "--value-threshold", o.ValueThreshold)
+	}
+	if o.CPUProfilePrefix != "" {
+		a = append(a, "--cpuprofile", o.CPUProfilePrefix+p.name+".pprof")
 	}
 	if o.Sync {
 		a = append(a, "--sync", "always")

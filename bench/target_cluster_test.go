@@ -1,7 +1,9 @@
 package bench
 
 import (
+	"compress/gzip"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -58,7 +60,8 @@ func TestClusterTargetConformance(t *testing.T) {
 func TestClusterTargetShipIndex(t *testing.T) {
 	dir := t.TempDir()
 	tg, err := OpenCluster(dir, ClusterOptions{Binary: talosdForTest(t), Mode: ModeShipIndex, Replicas: 1,
-		GrowthFactor: 4, Threads: 2, MemtableSize: smallMemtable, SegmentSize: smallSegment, ValueThreshold: "16B"})
+		GrowthFactor: 4, Threads: 2, MemtableSize: smallMemtable, SegmentSize: smallSegment, ValueThreshold: "16B",
+		CPUProfilePrefix: filepath.Join(dir, "prof-")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,6 +130,27 @@ func TestClusterTargetShipIndex(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(dir, name+".log")); err != nil {
 			t.Fatal(err)
 		}
+		checkProfile(t, filepath.Join(dir, "prof-"+name+".pprof"))
+	}
+}
+
+// checkProfile fails t unless path holds a finished Go profile: a whole
+// gzip stream (a profile is written when it stops; a node killed before
+// it stopped leaves an empty file).
+func checkProfile(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatalf("%s: not a finished profile: %v", path, err)
+	}
+	n, err := io.Copy(io.Discard, zr)
+	if err != nil || n == 0 {
+		t.Fatalf("%s: not a finished profile: %d bytes, %v", path, n, err)
 	}
 }
 

@@ -76,6 +76,17 @@ type serveAddrs struct{ client, metrics string }
 // the store (which flushes). ready, if set, is called once serving.
 func runServe(ctx context.Context, cfg serveConfig, r resolved, logw io.Writer, ready func(serveAddrs)) (err error) {
 	log := newLogger(cfg, logw)
+	if cfg.CPUProfile != "" {
+		stop, err := startCPUProfile(cfg.CPUProfile)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if perr := stop(); perr != nil {
+				err = errors.Join(err, perr)
+			}
+		}()
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 

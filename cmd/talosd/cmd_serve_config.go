@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -35,6 +36,7 @@ type serveConfig struct {
 	Ack           string   `yaml:"ack"`
 	Replication   string   `yaml:"replication"`
 	MetricsListen string   `yaml:"metrics_listen"`
+	CPUProfile    string   `yaml:"cpuprofile"`
 	RequirePass   string   `yaml:"requirepass"`
 	ClusterToken  string   `yaml:"cluster_token"`
 	LogFormat     string   `yaml:"log_format"`
@@ -138,6 +140,8 @@ func serveSettings() []setting {
 		})
 	g, st = str(func(c *serveConfig) *string { return &c.MetricsListen })
 	add("metrics-listen", "metrics_listen", "HTTP address host:port serving Prometheus metrics at /metrics and Go profiles at /debug/pprof/ (empty: none)", g, st)
+	g, st = str(func(c *serveConfig) *string { return &c.CPUProfile })
+	add("cpuprofile", "cpuprofile", "write a Go CPU profile of the whole life of this node to this file, finished at shutdown (SIGTERM or SIGINT; a killed node leaves no profile); empty: none", g, st)
 	g, st = str(func(c *serveConfig) *string { return &c.RequirePass })
 	add("requirepass", "requirepass", "password clients must give with AUTH or HELLO (empty: no authentication)", g, st)
 	g, st = str(func(c *serveConfig) *string { return &c.ClusterToken })
@@ -291,6 +295,13 @@ func (c *serveConfig) validate() (resolved, error) {
 	hostPort("listen", "listen", c.Listen, false)
 	hostPort("repl-listen", "repl_listen", c.ReplListen, true)
 	hostPort("metrics-listen", "metrics_listen", c.MetricsListen, true)
+	if c.CPUProfile != "" {
+		if fi, err := os.Stat(filepath.Dir(c.CPUProfile)); err != nil || !fi.IsDir() {
+			bad("cpuprofile", "cpuprofile", c.CPUProfile, "its directory does not exist")
+		} else if fi, err := os.Stat(c.CPUProfile); err == nil && fi.IsDir() {
+			bad("cpuprofile", "cpuprofile", c.CPUProfile, "is a directory, want a file")
+		}
+	}
 	switch {
 	case c.Role == "backup" && c.Primary == "":
 		bad("primary", "primary", c.Primary, "required with --role backup: the primary's replication address host:port")

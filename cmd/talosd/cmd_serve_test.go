@@ -67,6 +67,9 @@ func TestServeRejectsBadSettings(t *testing.T) {
 		{"idle timeout", append(base, "--idle-timeout", "-1s"), []string{`invalid --idle-timeout (config limits.idle_timeout) "-1s": want a non-negative duration`}},
 		{"every problem at once", append(base, "--role", "x", "--sync", "y", "--log-level", "z"), []string{"--role", "--sync", "--log-level"}},
 		{"transport rdma", append(base, "--transport", "rdma"), []string{rdmaWant}},
+		{"cpuprofile directory", append(base, "--cpuprofile", filepath.Join(dir, "nodir", "cpu.pprof")), []string{`invalid --cpuprofile (config cpuprofile) "` + filepath.Join(dir, "nodir", "cpu.pprof") + `": its directory does not exist`}},
+		{"cpuprofile is a directory", append(base, "--cpuprofile", dir), []string{`is a directory, want a file`}},
+		{"cpuprofile", append(base, "--cpuprofile", filepath.Join(dir, "cpu.pprof")), []string{""}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.want[0] == "" {
