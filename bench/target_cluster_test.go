@@ -84,6 +84,24 @@ func TestClusterTargetShipIndex(t *testing.T) {
 		recs = append(recs, phaseRecords(tmpl, w, 20000, pr)...)
 		loaded = g.Inserted()
 	}
+	// Settle's scrapes ask for the families busy reads, and get only those.
+	want := []string{"talos_replication_backup_lag_bytes", "talos_engine_immutable_memtables", "talos_engine_level_score"}
+	s, err := tg.scrape(t.Context(), tg.procs[0], want...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, x := range s {
+		got[x.name] = true
+	}
+	if len(got) != len(want) {
+		t.Fatalf("scrape of %v returned families %v", want, got)
+	}
+	if why, err := tg.busy(t.Context()); err != nil {
+		t.Fatal(err)
+	} else if err := tg.Settle(t.Context()); err != nil {
+		t.Fatalf("settle (busy: %q): %v", why, err)
+	}
 	if err := tg.Close(); err != nil {
 		t.Fatal(err)
 	}

@@ -752,7 +752,8 @@ func (l *Log) WriteSegment(n uint64, data []byte) error {
 	if l.w.started {
 		return fmt.Errorf("kvsep: WriteSegment %06d on a log that appends", n)
 	}
-	if err := l.verifyImage(n, data, segmentHeaderLen); err != nil {
+	end, err := l.verifyImage(n, data, segmentHeaderLen)
+	if err != nil {
 		return err
 	}
 	if l.w.file != nil && l.w.active == n {
@@ -783,30 +784,32 @@ func (l *Log) WriteSegment(n uint64, data []byte) error {
 	if err := l.syncDir(); err != nil {
 		return l.failLocked(err)
 	}
-	l.receivedLocked(n, data)
+	l.receivedLocked(n, data, end)
 	return nil
 }
 
 // verifyImage checks a received image of segment n from offset from: the
 // header and every frame. A sealed image (SegmentSize bytes) must be whole;
 // a shorter one may end in zeros (not yet written) but not in bytes that
-// fail to decode: a backup persists whole frames only.
-func (l *Log) verifyImage(n uint64, data []byte, from int) error {
+// fail to decode: a backup persists whole frames only. end is the offset
+// after the last frame.
+func (l *Log) verifyImage(n uint64, data []byte, from int) (end int, err error) {
 	sealed := int64(len(data)) == l.size
-	end, err := ScanSegment(data, n, l.size, from, sealed, nil)
+	end, err = ScanSegment(data, n, l.size, from, sealed, nil)
 	if err != nil {
-		return fmt.Errorf("kvsep: received segment %06d from offset %d: %w", n, from, err)
+		return 0, fmt.Errorf("kvsep: received segment %06d from offset %d: %w", n, from, err)
 	}
 	if !sealed && !isZero(data[end:]) {
-		return fmt.Errorf("%w: received segment %06d: bytes after the last whole frame at offset %d", ErrCorrupt, n, end)
+		return 0, fmt.Errorf("%w: received segment %06d: bytes after the last whole frame at offset %d", ErrCorrupt, n, end)
 	}
-	return nil
+	return end, nil
 }
 
 // receivedLocked records that segment n's file now holds data (its image
-// from offset 0): the segment list, the cached reader, and the in-memory
-// image of the newest segment are brought up to date.
-func (l *Log) receivedLocked(n uint64, data []byte) {
+// from offset 0, verified: its frames end at end): the segment list, the
+// cached reader, and the in-memory image of the newest segment are brought
+// up to date.
+func (l *Log) receivedLocked(n uint64, data []byte, end int) {
 	l.mu.Lock()
 	if i, ok := slices.BinarySearch(l.mu.segments, n); !ok {
 		l.mu.segments = slices.Insert(l.mu.segments, i, n)
@@ -823,10 +826,6 @@ func (l *Log) receivedLocked(n uint64, data []byte) {
 		buf := l.buf(n)
 		clear(buf)
 		copy(buf, data)
-		end, serr := ScanSegment(buf[:len(data)], n, l.size, segmentHeaderLen, false, nil)
-		if serr != nil {
-			panic(fmt.Sprintf("kvsep: segment %06d verified before writing fails after: %v", n, serr))
-		}
 		l.w.active, l.w.tail = n, end
 		l.setWrittenLocked(end)
 	}
@@ -856,7 +855,8 @@ func (l *Log) WriteSegmentFrom(n uint64, data []byte, from int) error {
 	if l.w.started {
 		return fmt.Errorf("kvsep: WriteSegmentFrom %06d on a log that appends", n)
 	}
-	if err := l.verifyImage(n, data, from); err != nil {
+	end, err := l.verifyImage(n, data, from)
+	if err != nil {
 		return err
 	}
 	if l.w.file != nil && l.w.active == n {
@@ -878,7 +878,7 @@ func (l *Log) WriteSegmentFrom(n uint64, data []byte, from int) error {
 		return l.failLocked(fmt.Errorf("write %s at %d: %w", name, from, err))
 	}
 	l.opts.Counters.AddWritten(iostat.Replication, len(data)-from)
-	l.receivedLocked(n, data)
+	l.receivedLocked(n, data, end)
 	return nil
 }
 
