@@ -128,7 +128,7 @@ func (db *DB) commit(req *commitReq) error {
 	}
 	for !req.lead && !req.done {
 		db.cq.Unlock()
-		<-req.wake
+		db.cq.spin.await(req.wake)
 		db.cq.Lock()
 	}
 	if req.done {
@@ -173,7 +173,7 @@ func (db *DB) commit(req *commitReq) error {
 
 	err = db.makeDurable(f)
 
-	<-f.turn
+	db.cq.spin.await(f.turn)
 	if err == nil {
 		// A group ahead of this one failed (and stopped the engine):
 		// publishing this one would leave a gap in the index.

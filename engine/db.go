@@ -54,6 +54,9 @@ type DB struct {
 		pipe    []*inflight
 		free    []*inflight
 		closing bool
+		// spin is how long a writer polls for its turn before it parks
+		// (not guarded by the mutex: it is atomic).
+		spin spinner
 	}
 	// nextSeq is the seq of the next record; owned by the commit leader.
 	nextSeq uint64
