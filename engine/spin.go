@@ -23,9 +23,10 @@ import (
 // become short again.
 //
 // Measured (talosbench engine, S mix Load A, 500k records, on the 2-core
-// machine), against parking at once: 2 writers went from 202-241k to
-// 235-325k writes/s (engine ÷ Pebble, six pairs run back to back: 0.71-0.86,
-// median 0.77, against 0.53-0.64 before); 16 writers with fixed polling
+// machine), against parking at once: 2 writers went from 202-291k
+// (median 223k, 15 runs) to 235-325k writes/s (median 269k, 9 runs);
+// engine ÷ Pebble, pairs run back to back: 0.71-0.86 (median 0.77, 6
+// pairs) against 0.53-0.64 (5 pairs) before; 16 writers with fixed polling
 // from 235-255k to 350-365k. Fixed polling (10, 50 or 200 yields) cost a
 // talosd primary sharing the cores with two backups 4-18% of its
 // throughput; with the adaptive budget that loss is within the run-to-run
