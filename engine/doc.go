@@ -40,6 +40,10 @@
 //	                   consecutive seqs (its writers' plans joined),
 //	                   publish visibleSeq, wake its writers
 //
+// A writer waiting to lead or for its group's turn polls before it parks,
+// for as many polls as recently won (spin.go): those waits are usually
+// shorter than a park and a wake-up.
+//
 // # Recovery
 //
 // Open replays the value log from the index checkpoint (the value-log

@@ -8,11 +8,12 @@ import (
 // A writer in the group commit waits twice: to lead (while the writer ahead
 // appends) and for its group's turn to publish (while the group ahead
 // publishes). Both waits are usually a microsecond or two, shorter than
-// parking a goroutine and waking it, which on a two-core machine costs
-// tens of microseconds when the scheduler must wake an idle thread: with
-// two writers and no polling, the engine kept barely more than one core
-// busy. So a waiter polls first, yielding between polls, and parks only if
-// that fails.
+// parking a goroutine and waking it when the scheduler must first wake an
+// idle thread: with two writers and no polling, the engine kept barely
+// more than one core busy (2.45 s of CPU in 2.2 s for 500k writes; Pebble
+// 2.33 s in 1.66 s), and its p99 write latency was 36-48 µs against
+// Pebble's 7-8. So a waiter polls first, yielding between polls, and parks
+// only if that fails.
 //
 // Polling is wasted CPU when the wait is long (a group waiting for its
 // backups' acknowledgements, an fsync) or when other processes need the
