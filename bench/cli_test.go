@@ -17,7 +17,8 @@ func TestCommandHelp(t *testing.T) {
 	}
 	for _, opt := range []string{"--targets", "--workloads", "--distribution", "--mixes", "--growth-factors", "--modes",
 		"--replicas", "--records", "--ops", "--threads", "--seed", "--dir", "--keep", "--out", "--settle", "--sync",
-		"--progress", "--quick", "--plots", "--check-ship-index", "--talosd", "--small", "--value-threshold"} {
+		"--progress", "--quick", "--plots", "--check-ship-index", "--talosd", "--small", "--value-threshold",
+		"--memtable-size", "--segment-size", "--cpuprofile", "--node-profiles"} {
 		if !strings.Contains(errb.String(), "\n  "+opt+" ") && !strings.Contains(errb.String(), "\n  "+opt+"\n") {
 			t.Errorf("--help does not document %s", opt)
 		}
@@ -122,5 +123,40 @@ func TestCommandSkipsUnavailableMode(t *testing.T) {
 	}
 	if err := json.Unmarshal(b, &res); err != nil || len(res.Skipped) != 1 {
 		t.Fatalf("run.json skipped %v, %v:\n%s", res.Skipped, err, b)
+	}
+}
+
+// profiledPrefixes records the NodeProfilePrefix each run of test-profiled
+// was opened with.
+var profiledPrefixes []string
+
+func init() {
+	// A target that stands for talosd nodes (UsesTalosd), over the model store.
+	RegisterTarget(TargetSpec{Name: "test-profiled", Summary: "model map (tests only)",
+		Modes: []string{ModeShipIndex}, Replicas: []int{0}, Transport: "in-process", Baseline: true, UsesTalosd: true,
+		Open: func(dir string, o TargetOptions) (Target, error) {
+			profiledPrefixes = append(profiledPrefixes, o.NodeProfilePrefix)
+			return newMemTarget(), nil
+		}})
+}
+
+// --node-profiles creates its directory and names each talosd run's
+// profiles after the run.
+func TestCommandNodeProfiles(t *testing.T) {
+	profiledPrefixes = nil
+	dir := filepath.Join(t.TempDir(), "prof")
+	var stdout, stderr bytes.Buffer
+	args := []string{"--targets", "test-profiled,test-mem", "--records", "50", "--ops", "50", "--growth-factors", "4,8",
+		"--progress", "never", "--talosd", "/bin/true", "--node-profiles", dir}
+	if code := Command(context.Background(), "talosbench", args, &stdout, &stderr); code != ExitOK {
+		t.Fatalf("exit %d, stderr %s", code, stderr.String())
+	}
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		t.Fatalf("--node-profiles did not create %s: %v", dir, err)
+	}
+	want := []string{filepath.Join(dir, "run-001-test-profiled-ship-index-md-r0-gf4-"),
+		filepath.Join(dir, "run-002-test-profiled-ship-index-md-r0-gf8-")}
+	if strings.Join(profiledPrefixes, " ") != strings.Join(want, " ") {
+		t.Fatalf("profile prefixes %q, want %q", profiledPrefixes, want)
 	}
 }
