@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/talos-kv/talos/internal/cpuprof"
 	"golang.org/x/sys/unix"
 )
 
@@ -86,7 +87,7 @@ func Command(ctx context.Context, name string, args []string, stdout, stderr io.
 		segSize   = fs.String("segment-size", "", "talosd clusters' --segment-size (e.g. 2MiB); wins over --small's "+smallSegment+"; empty: --small's or talosd's default (2MiB). Every sealed segment costs each backup a file, two fsyncs and a rename, the same in both modes")
 		valueThr  = fs.String("value-threshold", "", "talosd clusters' --value-threshold: values shorter than this live inline in the index, longer ones only in the value log (e.g. 16B, 512B); empty: talosd's default (512B)")
 		small     = fs.Bool("small", false, "run talosd clusters with small memtables ("+smallMemtable+") and value-log segments ("+smallSegment+") so that short runs flush and compact")
-		cpuprof   = fs.String("cpuprofile", "", "write a Go CPU profile of this process over the whole sweep to this file (in-process targets: the store and the load generator; talosd nodes are other processes: see --node-profiles)")
+		cpuProf   = fs.String("cpuprofile", "", "write a Go CPU profile of this process over the whole sweep to this file (in-process targets: the store and the load generator; talosd nodes are other processes: see --node-profiles)")
 		nodeProf  = fs.String("node-profiles", "", "directory (created if missing) where every talosd node of every run writes a Go CPU profile of its whole life, all phases and the shutdown, named after the run and the node (run-001-talosd-ship-index-md-r1-gf10-backup-1.pprof); read one with go tool pprof TALOSD FILE")
 		quick     = fs.Bool("quick", false, fmt.Sprintf("quick profile (under 60 s on two cores): load-a,a with mixes S,MD on the default targets, %d records, %d operations, %d threads; talosd clusters with 2 backups and --small; options given explicitly win", quickRecords, quickOps, quickThreads))
 	)
@@ -174,15 +175,15 @@ func Command(ctx context.Context, name string, args []string, stdout, stderr io.
 			}
 		}
 	}
-	if *cpuprof != "" {
-		stopProf, err := startCPUProfile(*cpuprof)
+	if *cpuProf != "" {
+		stopProf, err := cpuprof.Start(*cpuProf)
 		if err != nil {
-			fmt.Fprintf(stderr, "%s: %v\n", name, err)
+			fmt.Fprintf(stderr, "%s: --cpuprofile: %v\n", name, err)
 			return ExitFailure
 		}
 		defer func() {
 			if err := stopProf(); err != nil {
-				fmt.Fprintf(stderr, "%s: %v\n", name, err)
+				fmt.Fprintf(stderr, "%s: --cpuprofile: %v\n", name, err)
 			}
 		}()
 	}

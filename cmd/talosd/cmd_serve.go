@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/talos-kv/talos/internal/cpuprof"
 	"github.com/talos-kv/talos/kvsep"
 	"github.com/talos-kv/talos/server"
 	"github.com/talos-kv/talos/server/resp"
@@ -77,13 +78,13 @@ type serveAddrs struct{ client, metrics string }
 func runServe(ctx context.Context, cfg serveConfig, r resolved, logw io.Writer, ready func(serveAddrs)) (err error) {
 	log := newLogger(cfg, logw)
 	if cfg.CPUProfile != "" {
-		stop, err := startCPUProfile(cfg.CPUProfile)
+		stop, err := cpuprof.Start(cfg.CPUProfile)
 		if err != nil {
-			return err
+			return fmt.Errorf("--cpuprofile: %w", err)
 		}
 		defer func() {
 			if perr := stop(); perr != nil {
-				err = errors.Join(err, perr)
+				err = errors.Join(err, fmt.Errorf("--cpuprofile: %w", perr))
 			}
 		}()
 	}
