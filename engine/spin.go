@@ -12,7 +12,7 @@ import (
 // idle thread: with two writers and no polling, the engine kept barely
 // more than one core busy (2.45 s of CPU in 2.2 s for 500k writes; Pebble
 // 2.33 s in 1.66 s), and its p99 write latency was 36-48 µs against
-// Pebble's 7-8. So a waiter polls first, yielding between polls, and parks
+// Pebble's 6-10. So a waiter polls first, yielding between polls, and parks
 // only if that fails.
 //
 // Polling is wasted CPU when the wait is long (a group waiting for its
