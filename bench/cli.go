@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -186,17 +185,6 @@ func Command(ctx context.Context, name string, args []string, stdout, stderr io.
 				fmt.Fprintf(stderr, "%s: --cpuprofile: %v\n", name, err)
 			}
 		}()
-	}
-	if c.NodeProfiles != "" {
-		abs, err := filepath.Abs(c.NodeProfiles)
-		if err == nil {
-			err = os.MkdirAll(abs, 0o755)
-		}
-		if err != nil {
-			fmt.Fprintf(stderr, "%s: --node-profiles: %v\n", name, err)
-			return ExitFailure
-		}
-		c.NodeProfiles = abs
 	}
 	res, err := Sweep(ctx, c)
 	if res != nil {

@@ -62,9 +62,10 @@ type Config struct {
 	// Talosd is the talosd binary for cluster targets. Zero: built from
 	// the module the current directory is in, once per sweep.
 	Talosd string
-	// NodeProfiles, if set, is a directory where every talosd node of
-	// every run writes a Go CPU profile of its life, named after the run
-	// and the node (run-001-talosd-ship-index-md-r1-gf10-backup-1.pprof).
+	// NodeProfiles, if set, is a directory (created if missing; Sweep
+	// makes the path absolute) where every talosd node of every run
+	// writes a Go CPU profile of its life, named after the run and the
+	// node (run-001-talosd-ship-index-md-r1-gf10-backup-1.pprof).
 	NodeProfiles string
 	// Progress receives progress lines; nil: none.
 	Progress io.Writer
@@ -221,6 +222,17 @@ func Sweep(ctx context.Context, c *Config) (*Result, error) {
 		defer os.RemoveAll(base)
 	} else if err := os.MkdirAll(base, 0o755); err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
+	}
+	if c.NodeProfiles != "" {
+		// Absolute: the nodes run in their own working directories.
+		abs, err := filepath.Abs(c.NodeProfiles)
+		if err == nil {
+			err = os.MkdirAll(abs, 0o755)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: node profiles: %w", ErrConfig, err)
+		}
+		c.NodeProfiles = abs
 	}
 	res := &Result{Config: c, Machine: DescribeMachine(base), Started: time.Now()}
 	defer func() { res.Finished = time.Now() }()

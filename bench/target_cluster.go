@@ -563,6 +563,15 @@ func (t *ClusterTarget) Settle(ctx context.Context) error {
 	}
 }
 
+// The metric families busy reads.
+const (
+	famBackupLag  = "talos_replication_backup_lag_bytes"
+	famImmutable  = "talos_engine_immutable_memtables"
+	famLevelScore = "talos_engine_level_score"
+)
+
+var busyFamilies = []string{famBackupLag, famImmutable, famLevelScore}
+
 // busy returns what the cluster is still doing, or "" when it is idle.
 // Settle polls it every 20 ms while the nodes' CPU is being measured, so
 // it asks each node for the three families it reads only.
@@ -571,17 +580,17 @@ func (t *ClusterTarget) busy(ctx context.Context) (string, error) {
 		if err := p.exited(); err != nil {
 			return "", err
 		}
-		s, err := t.scrape(ctx, p, "talos_replication_backup_lag_bytes", "talos_engine_immutable_memtables", "talos_engine_level_score")
+		s, err := t.scrape(ctx, p, busyFamilies...)
 		if err != nil {
 			return "", err
 		}
 		for _, x := range s {
 			switch {
-			case i == 0 && x.name == "talos_replication_backup_lag_bytes" && x.value != 0:
+			case i == 0 && x.name == famBackupLag && x.value != 0:
 				return fmt.Sprintf("%s lags %v bytes behind the primary", x.labels["backup"], x.value), nil
-			case x.name == "talos_engine_immutable_memtables" && x.value != 0:
+			case x.name == famImmutable && x.value != 0:
 				return fmt.Sprintf("%s has %v memtables to flush", p.name, x.value), nil
-			case x.name == "talos_engine_level_score" && x.value >= 1:
+			case x.name == famLevelScore && x.value >= 1:
 				return fmt.Sprintf("%s level %s has score %.2f", p.name, x.labels["level"], x.value), nil
 			}
 		}

@@ -85,7 +85,7 @@ func TestClusterTargetShipIndex(t *testing.T) {
 		loaded = g.Inserted()
 	}
 	// Settle's scrapes ask for the families busy reads, and get only those.
-	want := []string{"talos_replication_backup_lag_bytes", "talos_engine_immutable_memtables", "talos_engine_level_score"}
+	want := busyFamilies
 	s, err := tg.scrape(t.Context(), tg.procs[0], want...)
 	if err != nil {
 		t.Fatal(err)

@@ -32,6 +32,14 @@ type awaitSegment struct {
 	reclaim int64
 }
 
+// awaitDeletion records a collected segment, to be deleted once the
+// checkpoint passes a.end.
+func (db *DB) awaitDeletion(a awaitSegment) {
+	db.readers.Lock()
+	db.readers.awaiting = append(db.readers.awaiting, a)
+	db.readers.Unlock()
+}
+
 // GCResult describes one GC pass.
 type GCResult struct {
 	Segments       []uint64 // segments collected (deleted, or awaiting readers)
@@ -337,9 +345,7 @@ func (db *DB) collectSegment(ctx context.Context, n uint64, buf []byte, res *GCR
 	// Its deletion is logged once the checkpoint passes the rewrites.
 	// The writers' debt is paid when the file goes (removeReadySegments):
 	// paying now let writers run a memtable ahead of the space coming back.
-	db.readers.Lock()
-	db.readers.awaiting = append(db.readers.awaiting, awaitSegment{num: n, end: db.log.End(), reclaim: int64(len(buf)) - rewritten})
-	db.readers.Unlock()
+	db.awaitDeletion(awaitSegment{num: n, end: db.log.End(), reclaim: int64(len(buf)) - rewritten})
 	return nil
 }
 
@@ -362,9 +368,7 @@ func (db *DB) collectSegment(ctx context.Context, n uint64, buf []byte, res *GCR
 // its own index has flushed past those versions too (invariant 9 of
 // package replication).
 func (db *DB) collectDeadSegment(n uint64, cp index.LogPos) {
-	db.readers.Lock()
-	db.readers.awaiting = append(db.readers.awaiting, awaitSegment{num: n, end: kvsep.Pos(cp), reclaim: db.opts.SegmentSize})
-	db.readers.Unlock()
+	db.awaitDeletion(awaitSegment{num: n, end: kvsep.Pos(cp), reclaim: db.opts.SegmentSize})
 	db.gcStats.deadSegments.Add(1)
 }
 

@@ -128,11 +128,12 @@
 //
 // Index methods are safe for concurrent use, except that Apply and MakeRoom
 // must come from a single writer at a time. Plans (StartPlan,
-// ApplyPlan.Add) may be made by any number of goroutines beside the writer:
-// they only search, and Apply treats what they found as a hint. One flush goroutine and up to
-// MaxConcurrentCompactions compaction goroutines run in the background; all
-// are owned by the Index and stopped by Close. Readers never block the
-// writer: they pin a read state (memtables + version) with a reference count.
+// ApplyPlan.Add) may be made by any number of goroutines beside the
+// writer: they only search, and Apply treats what they found as a hint.
+// One flush goroutine and up to MaxConcurrentCompactions compaction
+// goroutines run in the background; all are owned by the Index and
+// stopped by Close. Readers never block the writer: they pin a read state
+// (memtables + version) with a reference count.
 //
 // Besides a full memtable and L0's file count, the owner may ask for work:
 // RequestFlush rotates a memtable before it is full (the engine bounds the

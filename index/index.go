@@ -35,7 +35,7 @@ type Index struct {
 
 	// applyMu serialises Apply with memtable rotation. mem is the mutable
 	// memtable; it changes only with applyMu and mu both held, and memPub
-	// holds it too, for Plan, which takes no lock.
+	// holds it too, for StartPlan, which takes no lock.
 	applyMu sync.Mutex
 	mem     *memtable
 	memPub  atomic.Pointer[memtable]

@@ -218,23 +218,24 @@ func towerSize(h uint32) uint32        { return towerPrefixesOff(h) + 16*h }
 // its old successor), but a mix of two halves may not be, so a plan uses a
 // loaded prefix only to stop early, which costs the writer a step forward,
 // never to move past a node (see plan).
-func towerNextPrefix(t []byte, level int) prefix {
-	return *(*prefix)(unsafe.Pointer(&t[towerPrefixesOff(towerHeight(t))+16*uint32(level)]))
-}
+func towerNextPrefix(t []byte, level int) prefix { return *nextPrefixAt(t, level) }
 
-func setTowerNextPrefix(t []byte, level int, p prefix) {
-	*(*prefix)(unsafe.Pointer(&t[towerPrefixesOff(towerHeight(t))+16*uint32(level)])) = p
-}
+func setTowerNextPrefix(t []byte, level int, p prefix) { *nextPrefixAt(t, level) = p }
 
 func storeTowerNextPrefix(t []byte, level int, p prefix) {
-	q := (*prefix)(unsafe.Pointer(&t[towerPrefixesOff(towerHeight(t))+16*uint32(level)]))
+	q := nextPrefixAt(t, level)
 	atomic.StoreUint64(&q.hi, p.hi)
 	atomic.StoreUint64(&q.lo, p.lo)
 }
 
 func loadTowerNextPrefix(t []byte, level int) prefix {
-	q := (*prefix)(unsafe.Pointer(&t[towerPrefixesOff(towerHeight(t))+16*uint32(level)]))
+	q := nextPrefixAt(t, level)
 	return prefix{atomic.LoadUint64(&q.hi), atomic.LoadUint64(&q.lo)}
+}
+
+// nextPrefixAt is where tower t keeps the prefix of its successor at level.
+func nextPrefixAt(t []byte, level int) *prefix {
+	return (*prefix)(unsafe.Pointer(&t[towerPrefixesOff(towerHeight(t))+16*uint32(level)]))
 }
 
 // entry returns the entry of the tower at ref.
